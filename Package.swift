@@ -1,0 +1,50 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+let package = Package(
+    name: "warren",
+    products: [
+        .executable(name: "warren", targets: ["warren"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        // C shims: system libraries and the few Linux things Swift cannot import.
+        .systemLibrary(
+            name: "CSodium",
+            pkgConfig: "libsodium",
+            providers: [.apt(["libsodium-dev"])]
+        ),
+        .systemLibrary(
+            name: "CNetlink",
+            pkgConfig: "libnl-route-3.0",
+            providers: [.apt(["libnl-3-dev", "libnl-route-3-dev"])]
+        ),
+        .target(name: "CLinuxShim"),
+
+        // Pure layers: bytes and time in, bytes and timers out.
+        .target(name: "WarrenCrypto", dependencies: ["CSodium"]),
+        .target(name: "WireGuard", dependencies: ["WarrenCrypto"]),
+
+        // Thin typed wrappers over Linux.
+        .target(name: "LinuxPlatform", dependencies: ["CLinuxShim", "CNetlink"]),
+
+        // The agent: config, data-plane threads, control socket.
+        .target(name: "Agent", dependencies: ["WireGuard", "WarrenCrypto", "LinuxPlatform"]),
+
+        .executableTarget(
+            name: "warren",
+            dependencies: [
+                "Agent", "WarrenCrypto",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+
+        .testTarget(name: "WarrenCryptoTests", dependencies: ["WarrenCrypto"]),
+        .testTarget(name: "WireGuardTests", dependencies: ["WireGuard", "WarrenCrypto"]),
+        .testTarget(name: "AgentTests", dependencies: ["Agent", "WireGuard"]),
+        .testTarget(name: "LinuxPlatformTests", dependencies: ["LinuxPlatform"]),
+    ],
+    swiftLanguageModes: [.v6]
+)

@@ -1,0 +1,1 @@
+int CLinuxShim_placeholder(void) { return 0; }
