@@ -41,7 +41,7 @@ let package = Package(
             ]
         ),
 
-        .testTarget(name: "WarrenCryptoTests", dependencies: ["WarrenCrypto"]),
+        .testTarget(name: "WarrenCryptoTests", dependencies: ["WarrenCrypto", "CSodium"]),
         .testTarget(name: "WireGuardTests", dependencies: ["WireGuard", "WarrenCrypto"]),
         .testTarget(name: "AgentTests", dependencies: ["Agent", "WireGuard"]),
         .testTarget(name: "LinuxPlatformTests", dependencies: ["LinuxPlatform"]),

@@ -1,0 +1,107 @@
+import FoundationEssentials
+import WireGuard
+
+/// What `warren status` shows, as sent over the control socket (JSON).
+public struct AgentStatus: Codable, Sendable, Equatable {
+    public var interface: String
+    public var publicKey: String
+    public var listenPort: Int
+    public var mtu: Int
+    public var addresses: [String]
+    public var peers: [PeerStatus]
+    /// Dropped input by reason (malformed, invalidMac, replayed, …).
+    public var drops: [String: UInt64]
+    public var cookieRepliesSent: UInt64
+}
+
+public struct PeerStatus: Codable, Sendable, Equatable {
+    public var publicKey: String
+    public var presharedKey: Bool
+    public var endpoint: String?
+    public var allowedIPs: [String]
+    /// Unix seconds of the latest completed handshake; 0 if none yet.
+    public var latestHandshake: UInt64
+    public var rxBytes: UInt64
+    public var txBytes: UInt64
+    /// Seconds; 0 when off.
+    public var persistentKeepalive: Int
+}
+
+extension AgentStatus {
+    static func snapshot(of tunnel: Tunnel, interface: String, listenPort: Int, addresses: [IPPrefix], presharedKeys: Set<[UInt8]>) -> AgentStatus {
+        var drops: [String: UInt64] = [:]
+        for reason in DropReason.allCases { drops[reason.rawValue] = tunnel.drops[reason] }
+        let peers = tunnel.peers.map { peer in
+            PeerStatus(
+                publicKey: Base64Key.encode(peer.publicKey),
+                presharedKey: presharedKeys.contains(peer.publicKey),
+                endpoint: peer.endpoint?.description,
+                allowedIPs: tunnel.allowedPrefixes(of: peer).map(\.description),
+                latestHandshake: peer.latestHandshakeWall / 1_000_000_000,
+                rxBytes: peer.receivedBytes,
+                txBytes: peer.sentBytes,
+                persistentKeepalive: Int(peer.persistentKeepalive / 1_000_000_000))
+        }
+        return AgentStatus(interface: interface, publicKey: Base64Key.encode(tunnel.publicKey), listenPort: listenPort,
+                           mtu: tunnel.mtu, addresses: addresses.map(\.description), peers: peers, drops: drops,
+                           cookieRepliesSent: tunnel.cookieRepliesSent)
+    }
+
+    public func jsonBytes() -> [UInt8] {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        return (try? Array(encoder.encode(self))) ?? Array("{}".utf8)
+    }
+
+    public static func decode(_ bytes: [UInt8]) -> AgentStatus? {
+        try? JSONDecoder().decode(AgentStatus.self, from: Data(bytes))
+    }
+
+    /// The `wg show`-like text rendering.
+    public func text(nowUnixSeconds: UInt64) -> String {
+        var out = "interface: \(interface)\n"
+        out += "  public key: \(publicKey)\n"
+        out += "  private key: (hidden)\n"
+        out += "  listening port: \(listenPort)\n"
+        if !addresses.isEmpty { out += "  addresses: \(addresses.joined(separator: ", "))\n" }
+        out += "  mtu: \(mtu)\n"
+        let dropped = drops.filter { $0.value > 0 }.sorted { $0.key < $1.key }
+        out += "  dropped: " + (dropped.isEmpty ? "none" : dropped.map { "\($0.key) \($0.value)" }.joined(separator: ", ")) + "\n"
+        for peer in peers {
+            out += "\npeer: \(peer.publicKey)\n"
+            if peer.presharedKey { out += "  preshared key: (hidden)\n" }
+            if let endpoint = peer.endpoint { out += "  endpoint: \(endpoint)\n" }
+            out += "  allowed ips: \(peer.allowedIPs.isEmpty ? "(none)" : peer.allowedIPs.joined(separator: ", "))\n"
+            if peer.latestHandshake > 0 {
+                out += "  latest handshake: \(AgentStatus.ago(nowUnixSeconds > peer.latestHandshake ? nowUnixSeconds - peer.latestHandshake : 0))\n"
+            } else {
+                out += "  latest handshake: (none)\n"
+            }
+            out += "  transfer: \(AgentStatus.bytes(peer.rxBytes)) received, \(AgentStatus.bytes(peer.txBytes)) sent\n"
+            if peer.persistentKeepalive > 0 { out += "  persistent keepalive: every \(peer.persistentKeepalive) seconds\n" }
+        }
+        return out
+    }
+
+    static func ago(_ seconds: UInt64) -> String {
+        if seconds == 0 { return "now" }
+        var parts: [String] = []
+        let units: [(UInt64, String)] = [(86400, "day"), (3600, "hour"), (60, "minute"), (1, "second")]
+        var left = seconds
+        for (size, name) in units where left >= size {
+            let n = left / size
+            left %= size
+            parts.append("\(n) \(name)\(n == 1 ? "" : "s")")
+        }
+        return parts.joined(separator: ", ") + " ago"
+    }
+
+    static func bytes(_ count: UInt64) -> String {
+        let units = ["B", "KiB", "MiB", "GiB", "TiB"]
+        var value = Double(count), unit = 0
+        while value >= 1024 && unit < units.count - 1 { value /= 1024; unit += 1 }
+        if unit == 0 { return "\(count) B" }
+        let rounded = (value * 100).rounded() / 100
+        return "\(rounded) \(units[unit])"
+    }
+}

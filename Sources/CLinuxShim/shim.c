@@ -1,1 +1,0 @@
-int CLinuxShim_placeholder(void) { return 0; }

@@ -1,0 +1,49 @@
+import Glibc
+
+/// The one error type of LinuxPlatform: names the failing call, keeps the
+/// system errno (0 when there is none, e.g. a resolver or parse failure) and
+/// carries a message that says what failed, where, and what to do about it.
+public struct PlatformError: Error, CustomStringConvertible, Sendable {
+    /// The failing system or library call, e.g. "ioctl(TUNSETIFF)", "rtnl_addr_add".
+    public let call: String
+    /// The errno the call reported, or 0 when it reported none.
+    public let errno: Int32
+    /// What failed, on which interface/path/address, and what to do.
+    public let message: String
+
+    public init(call: String, errno: Int32, message: String) {
+        self.call = call
+        self.errno = errno
+        self.message = message
+    }
+
+    public var description: String {
+        if errno == 0 {
+            return "\(call): \(message)"
+        }
+        return "\(call): \(message) (\(systemErrorText(errno)))"
+    }
+}
+
+/// The C library's text for an errno value (glibc's strerror is thread-safe
+/// for known codes).
+func systemErrorText(_ code: Int32) -> String {
+    guard let text = strerror(code) else { return "errno \(code)" }
+    return "\(String(cString: text)), errno \(code)"
+}
+
+extension PlatformError {
+    /// Advice for errno values that mean the same thing whatever the call.
+    static func commonAdvice(for code: Int32) -> String? {
+        switch code {
+        case EPERM, EACCES:
+            return "this needs CAP_NET_ADMIN: run as root or grant the capability"
+        case ENOMEM, ENOBUFS:
+            return "the system is out of memory or buffer space: free memory and retry"
+        case EMFILE, ENFILE:
+            return "too many open files: raise the file descriptor limit (ulimit -n)"
+        default:
+            return nil
+        }
+    }
+}

@@ -1,0 +1,218 @@
+import CLinuxShim
+import Glibc
+import Synchronization
+
+/// The agent's UDP socket: bound to [::]:port with IPV6_V6ONLY off so one
+/// socket carries IPv4 and IPv6 peers (an AF_INET socket when the host has no
+/// IPv6), blocking, with batched receive for the data-plane thread.
+public final class UDPSocket: @unchecked Sendable {
+    public let fileDescriptor: Int32
+    /// AF_INET6 normally; AF_INET when IPv6 is unavailable.
+    public let family: Int32
+    public let localPort: UInt16
+    private let closed = Atomic<Bool>(false)
+
+    /// Binds to all addresses on `port` (0: the kernel picks a free port).
+    public init(port: UInt16) throws(PlatformError) {
+        var fd = socket(AF_INET6, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), Int32(IPPROTO_UDP))
+        var family = AF_INET6
+        if fd < 0, Glibc.errno == EAFNOSUPPORT {
+            // IPv6 compiled out or disabled at boot (ipv6.disable=1).
+            fd = socket(AF_INET, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), Int32(IPPROTO_UDP))
+            family = AF_INET
+        }
+        guard fd >= 0 else {
+            let code = Glibc.errno
+            throw PlatformError(
+                call: "socket(SOCK_DGRAM)", errno: code,
+                message: "creating the UDP socket for port \(port) failed: " + (PlatformError.commonAdvice(for: code) ?? "check that the kernel has IPv4/IPv6 support"))
+        }
+        do throws(PlatformError) {
+            if family == AF_INET6, let code = setIntegerSocketOption(fd, Int32(IPPROTO_IPV6), IPV6_V6ONLY, 0) {
+                throw PlatformError(
+                    call: "setsockopt(IPV6_V6ONLY)", errno: code,
+                    message: "making UDP port \(port) dual-stack failed: check net.ipv6.bindv6only and IPv6 support")
+            }
+            try Self.bind(fd, family: family, port: port)
+            self.localPort = try Self.boundPort(fd, requested: port)
+        } catch {
+            _ = Glibc.close(fd)
+            throw error
+        }
+        self.fileDescriptor = fd
+        self.family = family
+    }
+
+    deinit {
+        close()
+    }
+
+    /// Marks every packet this socket sends (SO_MARK), so policy routing can
+    /// keep the tunnel's own packets out of the tunnel.
+    public func setFirewallMark(_ mark: UInt32) throws(PlatformError) {
+        if let code = setIntegerSocketOption(fileDescriptor, SOL_SOCKET, SO_MARK, Int32(bitPattern: mark)) {
+            let advice = code == EPERM ? "setting a firewall mark needs CAP_NET_ADMIN: run as root or grant the capability"
+                : "the kernel refused the mark"
+            throw PlatformError(
+                call: "setsockopt(SO_MARK)", errno: code,
+                message: "setting firewall mark \(mark) on UDP port \(localPort) failed: \(advice)")
+        }
+    }
+
+    /// Makes a blocked `receive` return 0 datagrams after `milliseconds`
+    /// (0: wait forever), so a reader thread can check for shutdown.
+    public func setReceiveTimeout(milliseconds: Int) throws(PlatformError) {
+        if let code = setSocketTimeout(fileDescriptor, option: SO_RCVTIMEO, milliseconds: milliseconds) {
+            throw PlatformError(
+                call: "setsockopt(SO_RCVTIMEO)", errno: code,
+                message: "setting a \(milliseconds) ms receive timeout on UDP port \(localPort) failed: pass a non-negative timeout")
+        }
+    }
+
+    /// Sends one datagram.
+    public func send(_ bytes: UnsafeRawBufferPointer, to destination: SocketAddress) throws(PlatformError) {
+        let result: SystemCallOutcome<Int>
+        if family == AF_INET6 {
+            var address = destination.storage
+            result = retryingInterrupts {
+                withUnsafePointer(to: &address) { pointer in
+                    pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                        sendto(fileDescriptor, bytes.baseAddress, bytes.count, 0, $0, socklen_t(MemoryLayout<sockaddr_in6>.size))
+                    }
+                }
+            }
+        } else {
+            guard var address = destination.ipv4SocketAddress else {
+                throw PlatformError(
+                    call: "sendto", errno: EAFNOSUPPORT,
+                    message: "cannot send to \(destination) from UDP port \(localPort): IPv6 is unavailable on this host, use an IPv4 endpoint")
+            }
+            result = retryingInterrupts {
+                withUnsafePointer(to: &address) { pointer in
+                    pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                        sendto(fileDescriptor, bytes.baseAddress, bytes.count, 0, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+                    }
+                }
+            }
+        }
+        if case .failure(let code) = result {
+            throw sendError(code: code, byteCount: bytes.count, destination: destination)
+        }
+    }
+
+    /// Receives up to `batch.count` datagrams with one recvmmsg(2). Blocks
+    /// until at least one arrives; returns 0 on a receive timeout or after
+    /// `close()`.
+    public func receive(into batch: inout ReceiveBatch) throws(PlatformError) -> Int {
+        if closed.load(ordering: .acquiring) {
+            return 0
+        }
+        batch.prepareForReceive()
+        let vectorLength = UInt32(clamping: batch.count)
+        let messages = batch.messages
+        let result = retryingInterrupts {
+            CLinuxShim_recvmmsg(fileDescriptor, messages, vectorLength, Int32(CLinuxShim_MSG_WAITFORONE))
+        }
+        switch result {
+        case .success(let count):
+            // A shutdown wakes the call with empty "datagrams"; drop them.
+            if closed.load(ordering: .acquiring) {
+                return 0
+            }
+            batch.received = Int(count)
+            return Int(count)
+        case .failure(let code) where code == EAGAIN || code == EWOULDBLOCK:
+            return 0
+        case .failure(let code):
+            if closed.load(ordering: .acquiring) {
+                return 0
+            }
+            throw PlatformError(
+                call: "recvmmsg", errno: code,
+                message: "receiving on UDP port \(localPort) failed: " + (PlatformError.commonAdvice(for: code) ?? "the socket is unusable; recreate it"))
+        }
+    }
+
+    /// Stops the socket: wakes a blocked `receive` (which returns 0) and
+    /// closes the descriptor. Safe to call more than once.
+    public func close() {
+        if closed.exchange(true, ordering: .acquiringAndReleasing) == false {
+            _ = shutdown(fileDescriptor, Int32(SHUT_RDWR))
+            _ = Glibc.close(fileDescriptor)
+        }
+    }
+
+    private static func bind(_ fd: Int32, family: Int32, port: UInt16) throws(PlatformError) {
+        let result: Int32
+        if family == AF_INET6 {
+            var address = sockaddr_in6()
+            address.sin6_family = sa_family_t(AF_INET6)
+            address.sin6_port = port.bigEndian
+            address.sin6_addr = in6addr_any
+            result = withUnsafePointer(to: &address) { pointer in
+                pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                    Glibc.bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in6>.size))
+                }
+            }
+        } else {
+            var address = sockaddr_in()
+            address.sin_family = sa_family_t(AF_INET)
+            address.sin_port = port.bigEndian
+            result = withUnsafePointer(to: &address) { pointer in
+                pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                    Glibc.bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+                }
+            }
+        }
+        guard result == 0 else {
+            let code = Glibc.errno
+            let advice: String
+            switch code {
+            case EADDRINUSE:
+                advice = "another program (or another warren agent) already uses UDP port \(port): stop it or choose another ListenPort"
+            case EACCES:
+                advice = "ports below 1024 need root or CAP_NET_BIND_SERVICE: choose a higher ListenPort or grant the capability"
+            default:
+                advice = PlatformError.commonAdvice(for: code) ?? "check the port number"
+            }
+            throw PlatformError(call: "bind", errno: code, message: "binding UDP port \(port) failed: \(advice)")
+        }
+    }
+
+    private static func boundPort(_ fd: Int32, requested: UInt16) throws(PlatformError) -> UInt16 {
+        var storage = sockaddr_storage()
+        var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
+        let result = withUnsafeMutablePointer(to: &storage) { pointer in
+            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
+        }
+        guard result == 0 else {
+            let code = Glibc.errno
+            throw PlatformError(
+                call: "getsockname", errno: code,
+                message: "reading the local port of the UDP socket bound to port \(requested) failed: recreate the socket")
+        }
+        let address = withUnsafePointer(to: &storage) { SocketAddress(kernelAddress: UnsafeRawPointer($0), length: length) }
+        return address?.port ?? requested
+    }
+
+    private func sendError(code: Int32, byteCount: Int, destination: SocketAddress) -> PlatformError {
+        let advice: String
+        switch code {
+        case ENETUNREACH, EHOSTUNREACH:
+            advice = "there is no route to \(destination): check the host's routes and default gateway"
+        case EMSGSIZE:
+            advice = "the datagram is larger than the path allows: lower the tunnel MTU"
+        case EPERM, EACCES:
+            advice = "a firewall rule rejected it: check nftables/iptables OUTPUT rules"
+        case EAGAIN, ENOBUFS:
+            advice = "the send queue is full: the packet was dropped, retry later"
+        case EINVAL, EAFNOSUPPORT:
+            advice = "the destination address is not usable from this socket"
+        default:
+            advice = PlatformError.commonAdvice(for: code) ?? "the socket is unusable; recreate it"
+        }
+        return PlatformError(
+            call: "sendto", errno: code,
+            message: "sending \(byteCount) bytes from UDP port \(localPort) to \(destination) failed: \(advice)")
+    }
+}

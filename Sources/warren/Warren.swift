@@ -1,0 +1,118 @@
+import Agent
+import ArgumentParser
+import Glibc
+import LinuxPlatform
+import WarrenCrypto
+
+@main
+struct Warren: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "warren",
+        abstract: "A WireGuard-compatible VPN agent for routers and single-board computers.",
+        subcommands: [Up.self, Status.self, Keygen.self, Pubkey.self, Genpsk.self]
+    )
+}
+
+/// Prints to stderr and exits with `code`: the CLI's single way to fail.
+func fail(_ message: String, code: Int32 = 1) -> Never {
+    var bytes = Array(("warren: " + message + "\n").utf8)
+    _ = bytes.withUnsafeMutableBytes { write(2, $0.baseAddress, $0.count) }
+    Glibc.exit(code)
+}
+
+struct Keygen: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Print a new base64 private key (as `wg genkey`).")
+    func run() {
+        print(Base64Key.encode(Curve25519.generatePrivateKey()))
+    }
+}
+
+struct Genpsk: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Print a new base64 preshared key (as `wg genpsk`).")
+    func run() {
+        print(Base64Key.encode(Sodium.randomBytes(32)))
+    }
+}
+
+struct Pubkey: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Read a private key on stdin and print its public key (as `wg pubkey`).")
+    func run() {
+        var input: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 256)
+        while input.count < 4096 {
+            let n = chunk.withUnsafeMutableBytes { read(0, $0.baseAddress, $0.count) }
+            if n <= 0 { break }
+            input += chunk[0..<n]
+        }
+        let text = String(decoding: input, as: UTF8.self).trimmingWhitespace()
+        guard var key = Base64Key.decode(text), key.count == 32 else {
+            fail("stdin: expected a base64 private key of 32 bytes (44 characters, as printed by `warren keygen`)")
+        }
+        // wg pubkey clamps the scalar the same way X25519 does; make that explicit.
+        Curve25519.clamp(&key)
+        print(Base64Key.encode(Curve25519.publicKey(privateKey: key)))
+    }
+}
+
+struct Up: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Bring up a tunnel from a wg-quick style CONFIG and run it in the foreground.",
+        discussion: "SIGINT or SIGTERM removes the interface, its addresses and routes, and exits 0.")
+
+    @Option(name: .long, help: "Name of the TUN interface to create.")
+    var interface: String = AgentOptions.defaultInterface
+
+    @Option(name: .long, help: "State directory.")
+    var stateDir: String = AgentOptions.defaultStateDirectory
+
+    @Argument(help: "The configuration file.")
+    var config: String
+
+    func run() throws {
+        let options = AgentOptions(configPath: config, interfaceName: interface, stateDirectory: stateDir)
+        do {
+            let agent = try TunnelAgent.load(options: options)
+            let code = try agent.run()
+            Glibc.exit(code)
+        } catch {
+            fail("\(error)")
+        }
+    }
+}
+
+struct Status: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Show a running agent's interface and peers (like `wg show`).")
+
+    @Option(name: .long, help: "Interface of the agent to ask.")
+    var interface: String = AgentOptions.defaultInterface
+
+    @Flag(name: .long, help: "Print JSON.")
+    var json = false
+
+    func run() throws {
+        let path = AgentOptions.controlSocketPath(interface: interface)
+        let response: [UInt8]
+        do {
+            response = try ControlSocketClient.request(path: path, line: "status")
+        } catch {
+            fail("\(error)")
+        }
+        if json {
+            print(String(decoding: response, as: UTF8.self))
+            return
+        }
+        guard let status = AgentStatus.decode(response) else {
+            fail("the agent at \(path) sent an answer this warren cannot read: is it the same version?")
+        }
+        print(status.text(nowUnixSeconds: UInt64(time(nil))), terminator: "")
+    }
+}
+
+extension String {
+    func trimmingWhitespace() -> String {
+        var s = Substring(self)
+        while let c = s.first, c.isWhitespace { s = s.dropFirst() }
+        while let c = s.last, c.isWhitespace { s = s.dropLast() }
+        return String(s)
+    }
+}
