@@ -58,9 +58,10 @@ final class DataPlane: @unchecked Sendable {
     }
 
     func start() throws(PlatformError) {
-        _ = try startThread(name: "warren-tun") { [self] in runOutbound() }
-        _ = try startThread(name: "warren-udp") { [self] in runInbound() }
-        _ = try startThread(name: "warren-timer") { [self] in runTimers() }
+        // The threads live as long as the process; teardown ends it with exit().
+        pthread_detach(try startThread(name: "warren-tun") { [self] in runOutbound() })
+        pthread_detach(try startThread(name: "warren-udp") { [self] in runInbound() })
+        pthread_detach(try startThread(name: "warren-timer") { [self] in runTimers() })
         let outgoing = tunnel.withLock { tunnel -> [Datagram] in
             tunnel.start(now: AgentClock.now())
             return tunnel.takeOutgoing()

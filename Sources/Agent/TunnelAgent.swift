@@ -72,6 +72,7 @@ public final class TunnelAgent {
         SignalWaiter.blockTerminationSignals()
         let environment = TestKnobs()
 
+        try prepareStateDirectory()
         let peers = try resolvePeers()
         let mtu = config.interface.mtu ?? 1420
         let tunnel = Tunnel(privateKey: config.interface.privateKey, mtu: mtu)
@@ -143,6 +144,20 @@ public final class TunnelAgent {
         control.close()
         teardown(netlink: netlink, tun: tun)
         return 0
+    }
+
+    /// Creates the state directory (0700) if needed; later roles keep keys and channels there.
+    private func prepareStateDirectory() throws(AgentError) {
+        var path = options.stateDirectory.hasPrefix("/") ? "" : "."
+        for component in options.stateDirectory.split(separator: "/") {
+            path += "/" + component
+            if mkdir(path, 0o700) != 0 && errno != EEXIST {
+                let code = errno
+                throw .platform(step: "creating state directory \(options.stateDirectory)",
+                                PlatformError(call: "mkdir", errno: code,
+                                              message: "cannot create \(path): choose another directory with --state-dir or fix its permissions"))
+            }
+        }
     }
 
     private func resolvePeers() throws(AgentError) -> [(PeerConfig, Endpoint?)] {
