@@ -36,7 +36,7 @@ let package = Package(
         .executableTarget(
             name: "warren",
             dependencies: [
-                "Agent", "WarrenCrypto",
+                "Agent", "WarrenCrypto", "LinuxPlatform",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),

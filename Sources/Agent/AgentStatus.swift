@@ -12,6 +12,11 @@ public struct AgentStatus: Codable, Sendable, Equatable {
     /// Dropped input by reason (malformed, invalidMac, replayed, …).
     public var drops: [String: UInt64]
     public var cookieRepliesSent: UInt64
+    /// DNS servers from the config (applied by gateway mode).
+    public var dns: [String] = []
+    /// Local I/O failures: packets the kernel refused to take.
+    public var tunWriteErrors: UInt64 = 0
+    public var udpSendErrors: UInt64 = 0
 }
 
 public struct PeerStatus: Codable, Sendable, Equatable {
@@ -64,9 +69,11 @@ extension AgentStatus {
         out += "  private key: (hidden)\n"
         out += "  listening port: \(listenPort)\n"
         if !addresses.isEmpty { out += "  addresses: \(addresses.joined(separator: ", "))\n" }
+        if !dns.isEmpty { out += "  dns: \(dns.joined(separator: ", "))\n" }
         out += "  mtu: \(mtu)\n"
         let dropped = drops.filter { $0.value > 0 }.sorted { $0.key < $1.key }
         out += "  dropped: " + (dropped.isEmpty ? "none" : dropped.map { "\($0.key) \($0.value)" }.joined(separator: ", ")) + "\n"
+        if tunWriteErrors + udpSendErrors > 0 { out += "  i/o errors: \(tunWriteErrors) tun write, \(udpSendErrors) udp send\n" }
         for peer in peers {
             out += "\npeer: \(peer.publicKey)\n"
             if peer.presharedKey { out += "  preshared key: (hidden)\n" }

@@ -119,13 +119,17 @@ public final class TunnelAgent {
         let addresses = config.interface.addresses
         let withPSK = Set(config.peers.filter { $0.presharedKey != nil }.map(\.publicKey))
         let interfaceName = tun.name
+        let dns = config.interface.dns
         control.serve { [plane] request in
             let command = request.split(separator: " ").first.map(String.init) ?? ""
             switch command {
             case "status":
-                let status = plane.tunnel.withLock {
+                var status = plane.tunnel.withLock {
                     AgentStatus.snapshot(of: $0, interface: interfaceName, listenPort: listenPort, addresses: addresses, presharedKeys: withPSK)
                 }
+                status.dns = dns
+                status.tunWriteErrors = plane.tunWriteErrors.load(ordering: .relaxed)
+                status.udpSendErrors = plane.sendErrors.load(ordering: .relaxed)
                 return status.jsonBytes()
             default:
                 return Array("{\"error\":\"unknown request\"}".utf8)

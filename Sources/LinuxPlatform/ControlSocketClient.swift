@@ -25,7 +25,7 @@ public enum ControlSocketClient {
             let message: String
             switch code {
             case ENOENT, ECONNREFUSED, ENOTDIR:
-                message = "no warren agent is running for interface \(interface) (no socket at \(path)): start it with warren up \(interface)"
+                message = "no warren agent is running for interface \(interface) (no socket at \(path)): start it with `warren up --interface \(interface) CONFIG`"
             case EACCES, EPERM:
                 message = "permission denied on \(path): the control socket is root-only, run as root"
             case EAGAIN:

@@ -232,7 +232,7 @@ public final class ControlSocketListener: @unchecked Sendable {
         if connected == 0 || code == EAGAIN {
             throw PlatformError(
                 call: "connect", errno: EADDRINUSE,
-                message: "another warren agent is already running for interface \(socketPath.interfaceName) (it answers on \(path)): stop it first (warren down \(socketPath.interfaceName))")
+                message: "another warren agent is already running for interface \(socketPath.interfaceName) (it answers on \(path)): stop it first (send it SIGTERM) or choose another --interface")
         }
         guard code == ECONNREFUSED else {
             throw PlatformError(
