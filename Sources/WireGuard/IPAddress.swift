@@ -55,6 +55,10 @@ public enum IPAddress: Hashable, Sendable, CustomStringConvertible {
         case .v4(let value):
             return (0..<4).map { String((value >> (24 - 8 * UInt32($0))) & 0xff) }.joined(separator: ".")
         case .v6(let hi, let lo):
+            // RFC 5952 section 5: an IPv4-mapped address keeps its dotted tail.
+            if hi == 0 && lo >> 32 == 0xffff {
+                return "::ffff:" + IPAddress.v4(UInt32(truncatingIfNeeded: lo)).description
+            }
             var groups: [UInt16] = []
             for i in 0..<4 { groups.append(UInt16(truncatingIfNeeded: hi >> (48 - 16 * UInt64(i)))) }
             for i in 0..<4 { groups.append(UInt16(truncatingIfNeeded: lo >> (48 - 16 * UInt64(i)))) }
@@ -80,7 +84,9 @@ public enum IPAddress: Hashable, Sendable, CustomStringConvertible {
         guard parts.count == 4 else { return nil }
         var value: UInt32 = 0
         for part in parts {
+            // Leading zeros are refused, as inet_pton does: "010" is octal to some tools.
             guard !part.isEmpty, part.count <= 3, part.allSatisfy({ $0.isASCII && $0.isNumber }),
+                  part.count == 1 || part.first != "0",
                   let octet = UInt32(part), octet <= 255 else { return nil }
             value = value << 8 | octet
         }
@@ -109,7 +115,8 @@ public enum IPAddress: Hashable, Sendable, CustomStringConvertible {
                     result.append(UInt16(v4 & 0xffff))
                     continue
                 }
-                guard !piece.isEmpty, piece.count <= 4, let group = UInt16(piece, radix: 16) else { return nil }
+                guard !piece.isEmpty, piece.count <= 4, piece.allSatisfy(\.isHexDigit),
+                      let group = UInt16(piece, radix: 16) else { return nil }
                 result.append(group)
             }
             return result

@@ -152,7 +152,8 @@ public final class Tunnel: @unchecked Sendable {
         }
         let ticket = reserve(keypair, peer: peer, endpoint: endpoint, packetLength: packet.count, now: now)
         dataSent(peer, now: now)
-        if keypair.isInitiator && (keypair.age(at: now) >= rekeyAfterTime || ticket.counter >= Protocol.rekeyAfterMessages) {
+        // Time-based rekeying is the initiator's job; the message limit binds both sides.
+        if (keypair.isInitiator && keypair.age(at: now) >= rekeyAfterTime) || ticket.counter >= Protocol.rekeyAfterMessages {
             initiateHandshake(peer, now: now, isRetry: false)
         }
         return .seal(ticket)
@@ -347,9 +348,17 @@ public final class Tunnel: @unchecked Sendable {
         peer.receivedBytes &+= UInt64(bytes.count)
 
         let keypair = Keypair(keys: keys, localIndex: state.localIndex, remoteIndex: message.senderIndex, isInitiator: true, createdAt: now.monotonic)
-        if let old = peer.next { indexTable[old.localIndex] = nil; peer.next = nil }
+        // As the kernel does: a session the other side derived from its own
+        // simultaneous handshake (our `next`) may already carry its data, so it
+        // survives as `previous`; otherwise the old current one does.
         if let old = peer.previous { indexTable[old.localIndex] = nil }
-        peer.previous = peer.current
+        if let pending = peer.next {
+            if let old = peer.current { indexTable[old.localIndex] = nil }
+            peer.previous = pending
+            peer.next = nil
+        } else {
+            peer.previous = peer.current
+        }
         peer.current = keypair
         indexTable[state.localIndex] = .keypair(peer, keypair)
 
@@ -423,7 +432,7 @@ public final class Tunnel: @unchecked Sendable {
         let t = now.monotonic
         for peer in peers {
             if let at = peer.retransmitHandshakeAt, at <= t {
-                if peer.handshakeAttempts >= Protocol.maxHandshakeAttempts {
+                if peer.handshakeAttempts > Protocol.maxHandshakeAttempts {
                     // Give up this cycle: a later packet starts a fresh one.
                     peer.retransmitHandshakeAt = nil
                     if let state = peer.handshake { indexTable[state.localIndex] = nil }
@@ -465,7 +474,9 @@ public final class Tunnel: @unchecked Sendable {
 
     private func dataSent(_ peer: Peer, now: Now) {
         if peer.newHandshakeAt == nil {
-            peer.newHandshakeAt = now.monotonic + Protocol.keepaliveTimeout + Protocol.rekeyTimeout
+            // Jitter keeps two peers that lost each other from retrying in lockstep.
+            let jitter = UInt64(entropy.uint32()) % Protocol.rekeyTimeoutJitterMax
+            peer.newHandshakeAt = now.monotonic + Protocol.keepaliveTimeout + Protocol.rekeyTimeout + jitter
         }
     }
 

@@ -124,3 +124,17 @@ func bytes(_ hex: String) -> [UInt8] {
         #expect(XChaChaPoly.open(key: key, nonce: nonce, ciphertext: sealed, additionalData: [4]) == nil)
     }
 }
+
+@Suite struct TransportNonceTests {
+    /// WireGuard's nonce is 4 zero bytes then the 64-bit counter little-endian; check our
+    /// counter path against libsodium given those 12 bytes explicitly.
+    @Test func counterNonceLayout() {
+        let key = Array(UInt8(1)...UInt8(32))
+        let plaintext = Array("transport".utf8)
+        for counter: UInt64 in [0, 1, 0x0102_0304_0506_0708, UInt64.max - 8192] {
+            let nonce: [UInt8] = [0, 0, 0, 0] + (0..<8).map { UInt8(truncatingIfNeeded: counter >> (8 * UInt64($0))) }
+            let expected = ChaChaPolyVector.seal(key: key, nonce: nonce, plaintext: plaintext, aad: [])
+            #expect(ChaChaPoly.seal(key: key, counter: counter, plaintext: plaintext, additionalData: []) == expected, "counter \(counter)")
+        }
+    }
+}

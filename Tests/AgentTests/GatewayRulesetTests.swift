@@ -1,0 +1,97 @@
+import Glibc
+import Testing
+@testable import Agent
+@testable import LinuxPlatform
+import WireGuard
+
+@Suite struct GatewayRulesetTests {
+    func ruleset(killSwitch: Bool = true, ipv6: Bool = false) -> GatewayRuleset {
+        GatewayRuleset(tunnelInterface: "wg-gw", lanInterfaces: ["lan0", "lan1"], killSwitch: killSwitch, tunnelIPv6: ipv6,
+                       bypass: [IPPrefix(parsing: "192.168.50.7")!, IPPrefix(parsing: "fd50::7")!],
+                       dnsV4: IPAddress(parsing: "10.64.0.1"), dnsV6: IPAddress(parsing: "fd64::1"), firewallMark: 0xca6c, mtu: 1420)
+    }
+
+    @Test func replacesTheTableInOneTransaction() {
+        let text = ruleset().text()
+        #expect(text.hasPrefix("add table inet warren\ndelete table inet warren\ntable inet warren {\n"))
+    }
+
+    @Test func killSwitchDropsLANTrafficNotGoingToTheTunnel() {
+        let text = ruleset().text()
+        let accept = text.firstRange(of: "iifname { \"lan0\", \"lan1\" } oifname \"wg-gw\" accept")
+        let drop = text.firstRange(of: "iifname { \"lan0\", \"lan1\" } counter name killswitch_dropped drop")
+        #expect(accept != nil && drop != nil)
+        if let accept, let drop { #expect(accept.lowerBound < drop.lowerBound) }
+        #expect(!ruleset(killSwitch: false).text().contains("killswitch_dropped drop"))
+    }
+
+    @Test func dnsIsRedirectedPerFamily() {
+        #expect(ruleset().text().contains("th dport 53 dnat ip to 10.64.0.1"))
+        #expect(!ruleset(ipv6: false).text().contains("dnat ip6 to"))
+        #expect(ruleset(ipv6: true).text().contains("th dport 53 dnat ip6 to fd64::1"))
+    }
+
+    @Test func ipv6IsDroppedWhenBlocked() {
+        #expect(ruleset(ipv6: false).text().contains("meta nfproto ipv6 ip6 saddr != @bypass6 counter name ipv6_blocked drop"))
+        #expect(!ruleset(ipv6: true).text().contains("ipv6_blocked drop"))
+    }
+
+    @Test func bypassIsMarkedForTheMainTable() {
+        let text = ruleset().text()
+        #expect(text.contains("elements = { 192.168.50.7/32 }"))
+        #expect(text.contains("ip saddr @bypass4 meta mark set 0xca6c"))
+    }
+
+    /// nft itself checks the syntax (`nft -c` changes nothing).
+    @Test(.enabled(if: getuid() == 0 && access("/usr/sbin/nft", X_OK) == 0, "needs root and nft"))
+    func nftAcceptsTheRuleset() throws {
+        for (kill, v6) in [(true, false), (true, true), (false, true)] {
+            let result = try Nftables.run(["-c", "-f", "-"], input: ruleset(killSwitch: kill, ipv6: v6).text())
+            #expect(result.status == 0, "nft -c: \(result.output)")
+        }
+    }
+}
+
+@Suite struct GatewayConfigTests {
+    let base = "[Interface]\nPrivateKey = 2FGmD0AR40/z0kBm7D+Bj6Jr6nNrP7WtxLMsxdMHp1Q=\nAddress = 10.64.0.2/32\n"
+
+    func parse(_ gateway: String) throws -> GatewayConfig? {
+        let config = try TunnelConfig.parse(base + gateway, file: "gw.conf")
+        return try GatewayConfig.from(config, file: "gw.conf")
+    }
+
+    @Test func parsesEveryKey() throws {
+        let gateway = try parse("[Gateway]\nLAN = lan0, lan1\nKillSwitch = off\nBypass = 192.168.1.50, 192.168.1.48/29\nIPv6 = block\n")
+        #expect(gateway == GatewayConfig(lanInterfaces: ["lan0", "lan1"], killSwitch: false,
+                                         bypass: [IPPrefix(parsing: "192.168.1.50/32")!, IPPrefix(parsing: "192.168.1.48/29")!],
+                                         ipv6: .block, line: 4))
+    }
+
+    @Test func defaultsAreFailClosed() throws {
+        let gateway = try parse("[Gateway]\nLAN = br-lan\n")
+        #expect(gateway?.killSwitch == true)
+        #expect(gateway?.ipv6 == nil)
+        #expect(try parse("") == nil)
+    }
+
+    @Test func errorsNameFileLineAndKey() {
+        #expect(throws: ConfigError(file: "gw.conf", line: 6, key: "KillSwitch", message: "'maybe' is not on or off")) {
+            _ = try parse("[Gateway]\nKillSwitch = maybe\n".replacingFirstLine(with: "[Gateway]\nLAN = lan0"))
+        }
+        #expect(throws: ConfigError(file: "gw.conf", line: 4, key: "LAN",
+                                    message: "[Gateway] needs LAN = the interface(s) of the home network, e.g. LAN = br-lan")) {
+            _ = try parse("[Gateway]\nIPv6 = tunnel\n")
+        }
+        #expect(throws: ConfigError(file: "gw.conf", line: 6, key: "Colour",
+                                    message: "unknown key in [Gateway] (valid keys: LAN, KillSwitch, Bypass, IPv6)")) {
+            _ = try parse("[Gateway]\nLAN = lan0\nColour = blue\n")
+        }
+    }
+}
+
+extension String {
+    func replacingFirstLine(with replacement: String) -> String {
+        guard let newline = firstIndex(of: "\n") else { return replacement }
+        return replacement + self[newline...]
+    }
+}

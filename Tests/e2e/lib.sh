@@ -1,0 +1,591 @@
+# shellcheck shell=bash
+# Helpers for warren's end-to-end suites, in the style of WireGuard's netns.sh.
+#
+# A suite sources this file, then:
+#   topo_up                        two namespaces ($NS1, $NS2) joined by a veth "wire"
+#   write_conf FILE key=value...   a wg-quick style config for either implementation
+#   node_start NAME KIND NS IF CONF [VAR=VALUE...]
+#                                  KIND is "warren", "wireguard-go" or "subject" (the
+#                                  implementation under test: warren, unless
+#                                  E2E_SUBJECT=wireguard-go stands in to validate the harness)
+#   check "case name" cmd...       runs cmd, prints PASS/FAIL with the last line it printed
+#   summary                        prints "N passed, N failed" and exits
+# Everything lives in namespaces named after our PID and is removed by the EXIT trap.
+#
+# Addresses: the wire is 10.77.0.0/24 and fd77::/64 (ns1 = .1/::1, ns2 = .2/::2);
+# inside the tunnel 192.168.77.0/24 and fd78::/64 with the same host numbers.
+#
+# Environment:
+#   WARREN        path of the binary (default .build/release/warren)
+#   E2E_SUBJECT   "warren" (default) or "wireguard-go" to run the suite against wireguard-go
+#                 on both sides; warren-only assertions are then reported as SKIP
+#   E2E_VERBOSE=1 print every namespaced command before running it
+#   E2E_KEEP=1    keep the temporary directory (logs, configs, captures)
+#   E2E_SUITE_MODE=0  for scripts that are not suites (demo, bench): no summary on abort
+
+set -u
+
+E2E_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+REPO=$(cd "$E2E_DIR/../.." && pwd)
+WARREN=${WARREN:-$REPO/.build/release/warren}
+E2E_SUBJECT=${E2E_SUBJECT:-warren}
+E2E_VERBOSE=${E2E_VERBOSE:-0}
+SUITE=$(basename "$0" .sh)
+PYTHON=${PYTHON:-python3}
+
+NS1="wre2e-$$-1"
+NS2="wre2e-$$-2"
+V4_1=10.77.0.1 V4_2=10.77.0.2
+V6_1=fd77::1 V6_2=fd77::2
+T4_1=192.168.77.1 T4_2=192.168.77.2
+T6_1=fd78::1 T6_2=fd78::2
+
+E2E_TMP=$(mktemp -d "/tmp/warren-e2e-$SUITE.XXXXXX")
+PASSED=0
+FAILED=0
+SKIPPED=0
+SUMMARY_DONE=0
+CHECK_SEQ=0
+BG_PIDS=()
+NAMESPACES=()
+declare -A NODE_KIND=() NODE_NS=() NODE_IF=() NODE_PID=() NODE_LOG=() NODE_CONF=()
+
+# ---------------------------------------------------------------- output and bookkeeping
+
+say() { printf '%s\n' "$*"; }
+trace() {
+	printf '[+] %s\n' "$*" >>"$E2E_TMP/trace.log"
+	[[ $E2E_VERBOSE == 1 ]] && printf '\033[2m[+] %s\033[0m\n' "$*" >&2
+	return 0
+}
+
+# Run a command inside a namespace, printing it first (netns.sh's n1/n2). Not for background
+# jobs: `n1 cmd &` forks a subshell, so $! would not be the command's PID.
+nsx() { local ns=$1; shift; trace "$ns: $*"; ip netns exec "$ns" "$@"; }
+n1() { nsx "$NS1" "$@"; }
+n2() { nsx "$NS2" "$@"; }
+
+pass() { PASSED=$((PASSED + 1)); say "PASS $1${2:+: $2}"; }
+fail() { FAILED=$((FAILED + 1)); say "FAIL $1${2:+: $2}"; }
+skip() { SKIPPED=$((SKIPPED + 1)); say "SKIP $1${2:+: $2}"; }
+
+# check NAME cmd... — the command's last output line is the reason shown on both outcomes;
+# on failure the tail of its output and of every running node's log follow, indented.
+check() {
+	local name=$1; shift
+	CHECK_SEQ=$((CHECK_SEQ + 1))
+	local out="$E2E_TMP/check-$CHECK_SEQ.log"
+	trace "check '$name': $*"
+	"$@" >"$out" 2>&1
+	local rc=$?
+	local reason
+	reason=$(grep -v '^[[:space:]]*$' "$out" | tail -n 1)
+	if [[ $rc == 0 ]]; then
+		pass "$name" "$reason"
+	else
+		fail "$name" "${reason:-exit status $rc}"
+		if [[ $(wc -l <"$out") -gt 1 ]]; then
+			tail -n 15 "$out" | sed 's/^/    | /'
+		fi
+		dump_node_logs
+	fi
+	return $rc
+}
+
+# Warren-only assertions: skipped when wireguard-go stands in for warren.
+check_subject() {
+	if [[ $E2E_SUBJECT != warren ]]; then
+		skip "$1" "warren-only assertion ($E2E_SUBJECT stands in)"
+		return 0
+	fi
+	check "$@"
+}
+
+dump_node_logs() {
+	local n
+	for n in "${!NODE_PID[@]}"; do
+		[[ -s ${NODE_LOG[$n]} ]] || continue
+		say "    --- log of node $n (${NODE_KIND[$n]} in ${NODE_NS[$n]}), last lines:"
+		tail -n 15 "${NODE_LOG[$n]}" | sed 's/^/    | /'
+	done
+}
+
+summary() {
+	SUMMARY_DONE=1
+	[[ $SKIPPED -gt 0 ]] && say "($SKIPPED skipped)"
+	say "$PASSED passed, $FAILED failed"
+	[[ $FAILED == 0 ]]
+	exit $?
+}
+
+# ---------------------------------------------------------------- cleanup
+
+stop_pid() { # stop_pid PID [SECONDS] — TERM, bounded wait, then KILL
+	local pid=$1 limit=$((${2:-3} * 10)) i
+	kill -0 "$pid" 2>/dev/null || return 0
+	kill -TERM "$pid" 2>/dev/null
+	for ((i = 0; i < limit; i++)); do
+		kill -0 "$pid" 2>/dev/null || return 0
+		sleep 0.1
+	done
+	kill -KILL "$pid" 2>/dev/null
+	return 0
+}
+
+cleanup() {
+	local rc=$? pid n ns
+	set +e
+	trap - EXIT INT TERM
+	for n in "${!NODE_PID[@]}"; do stop_pid "${NODE_PID[$n]}" 3; done
+	for pid in "${BG_PIDS[@]}"; do stop_pid "$pid" 2; done
+	for ns in "${NAMESPACES[@]}"; do
+		# Anything still running inside our own namespaces was started by this suite.
+		for pid in $(ip netns pids "$ns" 2>/dev/null); do kill -KILL "$pid" 2>/dev/null; done
+		ip netns del "$ns" 2>/dev/null
+	done
+	for n in "${!NODE_IF[@]}"; do
+		rm -f "/run/warren/${NODE_IF[$n]}.sock" "/var/run/wireguard/${NODE_IF[$n]}.sock"
+	done
+	wait 2>/dev/null
+	if [[ ${E2E_KEEP:-0} == 1 ]]; then
+		echo "(kept $E2E_TMP)" >&2
+	else
+		rm -rf "$E2E_TMP"
+	fi
+	if [[ $SUMMARY_DONE == 0 && ${E2E_SUITE_MODE:-1} == 1 ]]; then
+		fail "$SUITE" "suite aborted (exit status $rc) before its summary"
+		say "$PASSED passed, $FAILED failed"
+		exit 1
+	fi
+	exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# ---------------------------------------------------------------- waiting
+
+# wait_for SECONDS WHAT cmd... — poll cmd every 0.1 s until it succeeds or the deadline passes;
+# prints one line either way.
+wait_for() {
+	local seconds=$1 what=$2 i start deadline now; shift 2
+	start=$(now_ms)
+	deadline=$((start + seconds * 1000))
+	for ((i = 0; i < seconds * 10; i++)); do # the count bounds it even if the clock jumps
+		if "$@" >/dev/null 2>&1; then
+			now=$(( $(now_ms) - start ))
+			echo "$what: after $((now / 1000)).$((now % 1000 / 100)) s"
+			return 0
+		fi
+		[[ $(now_ms) -lt $deadline ]] || break
+		sleep 0.1
+	done
+	echo "timed out after ${seconds}s waiting for $what"
+	return 1
+}
+now_ms() { local t=${EPOCHREALTIME/[.,]/}; echo $((t / 1000)); }
+
+udp_listening() { # udp_listening NS PORT
+	[[ -n $(ip netns exec "$1" ss -Hlnu "sport = :$2" 2>/dev/null) ]]
+}
+tcp_listening() { # tcp_listening NS PORT
+	[[ -n $(ip netns exec "$1" ss -Hltn "sport = :$2" 2>/dev/null) ]]
+}
+link_is_up() { # link_is_up NS IF — administratively up
+	ip -n "$1" -o link show dev "$2" 2>/dev/null | grep -q '[<,]UP[,>]'
+}
+link_exists() { ip -n "$1" link show dev "$2" >/dev/null 2>&1; }
+
+# ---------------------------------------------------------------- topology
+
+require_root_tools() {
+	local t missing=()
+	[[ $(id -u) == 0 ]] || { fail "$SUITE setup" "must run as root"; summary; }
+	for t in ip wg wireguard-go ping ss tcpdump "$PYTHON" timeout; do
+		command -v "$t" >/dev/null 2>&1 || missing+=("$t")
+	done
+	if [[ ${#missing[@]} -gt 0 ]]; then
+		fail "$SUITE setup" "missing tools: ${missing[*]}"
+		summary
+	fi
+	if [[ $E2E_SUBJECT == warren && ! -x $WARREN ]]; then
+		fail "$SUITE setup" "warren binary not found at $WARREN (run swift build -c release)"
+		summary
+	fi
+}
+
+ns_add() {
+	local ns=$1
+	ip netns add "$ns" || return 1
+	NAMESPACES+=("$ns")
+	ip -n "$ns" link set lo up
+	ip netns exec "$ns" sysctl -qw net.ipv6.conf.all.disable_ipv6=0 net.ipv6.conf.default.disable_ipv6=0
+}
+
+# Two namespaces and a veth wire between them, v4 and v6, without DAD delays.
+topo_up() {
+	ns_add "$NS1" && ns_add "$NS2" || return 1
+	ip -n "$NS1" link add veth1 type veth peer name veth2 netns "$NS2" || return 1
+	ip -n "$NS1" addr add "$V4_1/24" dev veth1
+	ip -n "$NS2" addr add "$V4_2/24" dev veth2
+	ip -n "$NS1" addr add "$V6_1/64" dev veth1 nodad
+	ip -n "$NS2" addr add "$V6_2/64" dev veth2 nodad
+	ip -n "$NS1" link set veth1 up
+	ip -n "$NS2" link set veth2 up
+	wait_for 10 "veth wire to come up" \
+		bash -c "ip -n $NS1 -o link show veth1 | grep -q 'state UP' && ip -n $NS2 -o link show veth2 | grep -q 'state UP'" || return 1
+	wait_for 10 "wire ping v4" ip netns exec "$NS1" ping -c 1 -W 1 "$V4_2" || return 1
+	wait_for 10 "wire ping v6" ip netns exec "$NS1" ping -6 -c 1 -W 1 "$V6_2" || return 1
+}
+
+# ---------------------------------------------------------------- keys and configs
+
+genkey() { wg genkey; }
+pubkey() { wg pubkey; }
+genpsk() { wg genpsk; }
+
+# write_conf FILE priv=KEY addr=A[,B] port=N mtu=N peer=PUB allowed=A[,B] endpoint=H:P psk=K keepalive=N
+# Writes a wg-quick file (the format warren reads); empty values are left out.
+write_conf() {
+	local file=$1; shift
+	local priv="" addr="" port="" mtu=1420 peer="" allowed="" endpoint="" psk="" keepalive="" kv
+	for kv in "$@"; do
+		case $kv in
+		priv=*) priv=${kv#*=} ;;
+		addr=*) addr=${kv#*=} ;;
+		port=*) port=${kv#*=} ;;
+		mtu=*) mtu=${kv#*=} ;;
+		peer=*) peer=${kv#*=} ;;
+		allowed=*) allowed=${kv#*=} ;;
+		endpoint=*) endpoint=${kv#*=} ;;
+		psk=*) psk=${kv#*=} ;;
+		keepalive=*) keepalive=${kv#*=} ;;
+		*) echo "write_conf: unknown key $kv" >&2; return 1 ;;
+		esac
+	done
+	{
+		echo "[Interface]"
+		echo "PrivateKey = $priv"
+		[[ -n $addr ]] && echo "Address = $addr"
+		[[ -n $port ]] && echo "ListenPort = $port"
+		[[ -n $mtu ]] && echo "MTU = $mtu"
+		echo
+		echo "[Peer]"
+		echo "PublicKey = $peer"
+		[[ -n $psk ]] && echo "PresharedKey = $psk"
+		[[ -n $endpoint ]] && echo "Endpoint = $endpoint"
+		echo "AllowedIPs = $allowed"
+		[[ -n $keepalive ]] && echo "PersistentKeepalive = $keepalive"
+	} >"$file"
+	chmod 600 "$file"
+}
+
+# wg-quick strip: what `wg setconf` accepts.
+conf_strip() {
+	awk '
+		/^[[:space:]]*\[/ { print; next }
+		{ key = $0; sub(/[[:space:]]*=.*/, "", key); gsub(/^[[:space:]]+/, "", key) }
+		tolower(key) ~ /^(address|mtu|dns|table|preup|postup|predown|postdown|saveconfig)$/ { next }
+		{ print }' "$1"
+}
+conf_value() { # conf_value FILE KEY — first value of KEY
+	awk -v k="$(echo "$2" | tr 'A-Z' 'a-z')" '
+		{ key = $0; sub(/[[:space:]]*=.*/, "", key); gsub(/^[[:space:]]+/, "", key) }
+		tolower(key) == k { v = $0; sub(/^[^=]*=[[:space:]]*/, "", v); sub(/[[:space:]]+$/, "", v); print v; exit }' "$1"
+}
+
+# ---------------------------------------------------------------- nodes
+
+# node_start NAME KIND NS IF CONF [VAR=VALUE...] — start a tunnel endpoint and wait until its
+# device is up. For warren the agent configures its own device; for wireguard-go the script
+# does what wg-quick would (setconf, addresses, MTU, up).
+node_start() {
+	local name=$1 kind=$2 ns=$3 ifname=$4 conf=$5; shift 5
+	[[ $kind == subject ]] && kind=$E2E_SUBJECT
+	local log="$E2E_TMP/node-$name.log" pid
+	NODE_KIND[$name]=$kind NODE_NS[$name]=$ns NODE_IF[$name]=$ifname NODE_LOG[$name]=$log NODE_CONF[$name]=$conf
+	case $kind in
+	warren)
+		mkdir -p "$E2E_TMP/state-$name"
+		trace "$ns: env $* $WARREN up --interface $ifname --state-dir $E2E_TMP/state-$name $conf"
+		# --default-signal: bash starts background jobs with SIGINT ignored; undo that so the
+		# agent sees SIGINT as it would from a terminal.
+		ip netns exec "$ns" env --default-signal=INT "$@" "$WARREN" up --interface "$ifname" \
+			--state-dir "$E2E_TMP/state-$name" "$conf" >"$log" 2>&1 &
+		pid=$!
+		NODE_PID[$name]=$pid
+		local i state=1
+		for ((i = 0; i < 200; i++)); do # 20 s, but give up as soon as the agent exits
+			node_ready "$name"
+			state=$?
+			[[ $state == 1 ]] || break
+			sleep 0.1
+		done
+		if [[ $state != 0 ]]; then
+			[[ $state == 1 ]] && echo "warren $name: device $ifname not up or control socket silent after 20 s"
+			node_start_failed "$name"
+			return 1
+		fi
+		echo "warren $name: device $ifname up and control socket answering after $((i / 10)).$((i % 10)) s"
+		;;
+	wireguard-go)
+		trace "$ns: env WG_PROCESS_FOREGROUND=1 LOG_LEVEL=verbose $* wireguard-go $ifname"
+		ip netns exec "$ns" env --default-signal=INT WG_PROCESS_FOREGROUND=1 LOG_LEVEL=verbose "$@" \
+			wireguard-go "$ifname" >"$log" 2>&1 &
+		pid=$!
+		NODE_PID[$name]=$pid
+		if ! wait_for 10 "wireguard-go $name: uapi socket" \
+			bash -c "kill -0 $pid && test -S /var/run/wireguard/$ifname.sock && ip -n $ns link show dev $ifname"; then
+			node_start_failed "$name"
+			return 1
+		fi
+		conf_strip "$conf" >"$conf.wg"
+		nsx "$ns" timeout 10 wg setconf "$ifname" "$conf.wg" || { node_start_failed "$name"; return 1; }
+		local a mtu
+		mtu=$(conf_value "$conf" MTU)
+		for a in $(conf_value "$conf" Address | tr ',' ' '); do
+			if [[ $a == *:* ]]; then
+				nsx "$ns" ip addr add "$a" dev "$ifname" nodad
+			else
+				nsx "$ns" ip addr add "$a" dev "$ifname"
+			fi
+		done
+		nsx "$ns" ip link set "$ifname" up mtu "${mtu:-1420}"
+		wait_for 10 "wireguard-go $name: $ifname up" link_is_up "$ns" "$ifname" || {
+			node_start_failed "$name"; return 1; }
+		;;
+	*)
+		echo "node_start: unknown kind $kind"
+		return 1
+		;;
+	esac
+}
+
+node_ready() { # 0 ready, 1 not yet, 2 the process has exited
+	local n=$1
+	kill -0 "${NODE_PID[$n]}" 2>/dev/null || return 2
+	link_is_up "${NODE_NS[$n]}" "${NODE_IF[$n]}" || return 1
+	ip netns exec "${NODE_NS[$n]}" timeout 5 "$WARREN" status --interface "${NODE_IF[$n]}" --json >/dev/null 2>&1 || return 1
+}
+
+node_start_failed() {
+	local n=$1
+	echo "node $n (${NODE_KIND[$n]}) did not come up; its log:"
+	tail -n 40 "${NODE_LOG[$n]}"
+	local why="did not come up"
+	if ! kill -0 "${NODE_PID[$n]}" 2>/dev/null; then
+		wait "${NODE_PID[$n]}" 2>/dev/null
+		why="exited with status $? before coming up"
+		unset "NODE_PID[$n]"
+	fi
+	echo "node $n (${NODE_KIND[$n]}) $why"
+}
+
+# node_stop NAME [SECONDS] — SIGTERM, wait (bounded) and return the exit status (137 if killed).
+node_stop() {
+	local n=$1 limit=$((${2:-10} * 10)) pid i rc
+	pid=${NODE_PID[$n]:-}
+	[[ -n $pid ]] || return 0
+	kill -TERM "$pid" 2>/dev/null
+	for ((i = 0; i < limit; i++)); do
+		kill -0 "$pid" 2>/dev/null || break
+		sleep 0.1
+	done
+	if kill -0 "$pid" 2>/dev/null; then
+		kill -KILL "$pid" 2>/dev/null
+		wait "$pid" 2>/dev/null
+		rc=137
+	else
+		wait "$pid" 2>/dev/null
+		rc=$?
+	fi
+	unset "NODE_PID[$n]"
+	return $rc
+}
+
+nodes_stop_all() {
+	local n
+	for n in "${!NODE_PID[@]}"; do node_stop "$n" 5 || true; done
+	return 0
+}
+
+node_alive() {
+	local pid=${NODE_PID[$1]:-}
+	if [[ -n $pid ]] && kill -0 "$pid" 2>/dev/null; then
+		echo "node $1 (pid $pid) is alive"
+		return 0
+	fi
+	echo "node $1 is not running"
+	return 1
+}
+
+# node_json NAME — warren status --json of the agent
+node_json() {
+	ip netns exec "${NODE_NS[$1]}" timeout 5 "$WARREN" status --interface "${NODE_IF[$1]}" --json
+}
+
+# node_peer_field NAME FIELD — latestHandshake | rxBytes | txBytes of the first peer
+node_peer_field() {
+	local n=$1 field=$2
+	case ${NODE_KIND[$n]} in
+	warren)
+		node_json "$n" | "$PYTHON" -c '
+import json, sys
+print(json.load(sys.stdin)["peers"][0][sys.argv[1]])' "$field"
+		;;
+	wireguard-go)
+		case $field in
+		latestHandshake) ip netns exec "${NODE_NS[$n]}" timeout 5 wg show "${NODE_IF[$n]}" latest-handshakes | awk 'NR==1 {print $2}' ;;
+		rxBytes) ip netns exec "${NODE_NS[$n]}" timeout 5 wg show "${NODE_IF[$n]}" transfer | awk 'NR==1 {print $2}' ;;
+		txBytes) ip netns exec "${NODE_NS[$n]}" timeout 5 wg show "${NODE_IF[$n]}" transfer | awk 'NR==1 {print $3}' ;;
+		*) return 1 ;;
+		esac
+		;;
+	esac
+}
+node_handshake() { node_peer_field "$1" latestHandshake; }
+node_rx() { node_peer_field "$1" rxBytes; }
+node_tx() { node_peer_field "$1" txBytes; }
+
+# node_drop NAME COUNTER — one of warren's drop counters
+node_drop() {
+	node_json "$1" | "$PYTHON" -c '
+import json, sys
+print(json.load(sys.stdin)["drops"][sys.argv[1]])' "$2"
+}
+
+has_handshake() { local h; h=$(node_handshake "$1") && [[ ${h:-0} -gt 0 ]]; }
+
+# ---------------------------------------------------------------- traffic
+
+# ping_works NS DST — wait (bounded) for a first reply, then require 4 of 5 replies.
+ping_works() {
+	local ns=$1 dst=$2 out got
+	if ! wait_for 15 "a first ping reply from $dst" ip netns exec "$ns" ping -n -c 1 -W 1 "$dst"; then
+		ip netns exec "$ns" ping -n -c 1 -W 1 "$dst"
+		ip netns exec "$ns" ip route get "$dst"
+		ip -n "$ns" -brief address 2>/dev/null
+		echo "no ping reply from $dst within 15s"
+		return 1
+	fi
+	out=$(ip netns exec "$ns" ping -n -q -c 5 -i 0.2 -W 2 "$dst" 2>&1)
+	got=$(sed -n 's/.* \([0-9]\+\) received.*/\1/p' <<<"$out")
+	echo "$out"
+	if [[ ${got:-0} -ge 4 ]]; then
+		echo "$dst answers from $ns ($got/5 after handshake)"
+		return 0
+	fi
+	echo "$dst: only ${got:-0}/5 replies after the first"
+	return 1
+}
+
+# loss_below OUTFILE PERCENT — parse a ping summary
+ping_loss() { sed -n 's/.* \([0-9.]\+\)% packet loss.*/\1/p' "$1"; }
+
+# tcp_transfer FROM_NS TO_NS DST_ADDR MEGABYTES [PORT] — send random data, compare sha256
+tcp_transfer() {
+	local from=$1 to=$2 dst=$3 mb=$4 port=${5:-5201} spid rc
+	local bind=$dst
+	trace "$to: $PYTHON tcpxfer.py recv $bind $port (background)"
+	ip netns exec "$to" timeout 300 "$PYTHON" "$E2E_DIR/tcpxfer.py" recv "$bind" "$port" \
+		>"$E2E_TMP/xfer-recv.log" 2>&1 &
+	spid=$!
+	BG_PIDS+=("$spid")
+	if ! wait_for 10 "receiver on $dst:$port" tcp_listening "$to" "$port"; then
+		cat "$E2E_TMP/xfer-recv.log"
+		echo "receiver did not listen on $bind:$port"
+		return 1
+	fi
+	nsx "$from" timeout 300 "$PYTHON" "$E2E_DIR/tcpxfer.py" send "$dst" "$port" "$mb"
+	rc=$?
+	stop_pid "$spid" 5
+	wait "$spid" 2>/dev/null
+	[[ $rc == 0 ]] || cat "$E2E_TMP/xfer-recv.log"
+	return $rc
+}
+
+# capture_start NS IF FILE FILTER — tcpdump to a pcap, returns once it is capturing
+CAPTURE_PID=""
+capture_start() {
+	local ns=$1 ifname=$2 file=$3 filter=$4
+	trace "$ns: tcpdump -i $ifname -n -U --immediate-mode -Z root -w $file $filter"
+	ip netns exec "$ns" timeout 300 tcpdump -i "$ifname" -n -U --immediate-mode -Z root -w "$file" "$filter" \
+		>"$file.log" 2>&1 &
+	CAPTURE_PID=$!
+	BG_PIDS+=("$CAPTURE_PID")
+	wait_for 10 "tcpdump to start" grep -q "listening on" "$file.log" || { cat "$file.log"; return 1; }
+}
+capture_stop() {
+	[[ -n $CAPTURE_PID ]] || return 0
+	sleep 0.2 # let the last packets reach the file
+	kill -INT "$CAPTURE_PID" 2>/dev/null
+	local i
+	for ((i = 0; i < 50; i++)); do
+		kill -0 "$CAPTURE_PID" 2>/dev/null || break
+		sleep 0.1
+	done
+	stop_pid "$CAPTURE_PID" 1
+	wait "$CAPTURE_PID" 2>/dev/null
+	CAPTURE_PID=""
+	return 0
+}
+
+# ---------------------------------------------------------------- the usual pair
+
+# pair_up KIND_A KIND_B [wire=4|6] [psk=same|mismatch|none] [keepalive=N] [b_endpoint=yes|no]
+#         [-- VAR=VALUE...]
+# Node A in ns1 (interface $IF_A, port $PORT_A), node B in ns2 ($IF_B, $PORT_B); tunnel
+# addresses .1/::1 and .2/::2. Environment after "--" goes to node A. Keys: $KEY_A/$PUB_A,
+# $KEY_B/$PUB_B (generate them before calling).
+PORT_A=51820
+PORT_B=51821
+IF_A="wa$$"
+IF_B="wb$$"
+pair_up() {
+	local kind_a=$1 kind_b=$2; shift 2
+	local wire=4 psk=none keepalive="" b_endpoint=yes envs=() kv
+	while [[ $# -gt 0 ]]; do
+		kv=$1; shift
+		case $kv in
+		wire=*) wire=${kv#*=} ;;
+		psk=*) psk=${kv#*=} ;;
+		keepalive=*) keepalive=${kv#*=} ;;
+		b_endpoint=*) b_endpoint=${kv#*=} ;;
+		--) envs=("$@"); break ;;
+		*) echo "pair_up: unknown option $kv"; return 1 ;;
+		esac
+	done
+	local ep_a ep_b psk_a="" psk_b=""
+	if [[ $wire == 6 ]]; then
+		ep_a="[$V6_1]:$PORT_A" ep_b="[$V6_2]:$PORT_B"
+	else
+		ep_a="$V4_1:$PORT_A" ep_b="$V4_2:$PORT_B"
+	fi
+	[[ $b_endpoint == yes ]] || ep_a=""
+	case $psk in
+	same) psk_a=$(genpsk); psk_b=$psk_a ;;
+	mismatch) psk_a=$(genpsk); psk_b=$(genpsk) ;;
+	esac
+	write_conf "$E2E_TMP/a.conf" priv="$KEY_A" addr="$T4_1/24,$T6_1/64" port=$PORT_A \
+		peer="$PUB_B" allowed="$T4_2/32,$T6_2/128" endpoint="$ep_b" psk="$psk_a" keepalive="$keepalive"
+	write_conf "$E2E_TMP/b.conf" priv="$KEY_B" addr="$T4_2/24,$T6_2/64" port=$PORT_B \
+		peer="$PUB_A" allowed="$T4_1/32,$T6_1/128" endpoint="$ep_a" psk="$psk_b"
+	node_start A "$kind_a" "$NS1" "$IF_A" "$E2E_TMP/a.conf" "${envs[@]}" || return 1
+	node_start B "$kind_b" "$NS2" "$IF_B" "$E2E_TMP/b.conf" || return 1
+	wait_for 10 "UDP ports $PORT_A and $PORT_B" \
+		bash -c "[[ -n \$(ip netns exec $NS1 ss -Hlnu 'sport = :$PORT_A') && -n \$(ip netns exec $NS2 ss -Hlnu 'sport = :$PORT_B') ]]" || return 1
+	echo "A=${NODE_KIND[A]} in ns1 ($IF_A :$PORT_A), B=${NODE_KIND[B]} in ns2 ($IF_B :$PORT_B), wire IPv$wire${psk:+, psk $psk}${keepalive:+, keepalive $keepalive}"
+}
+
+# pair_down — stop both nodes; make sure their devices are gone before the next case.
+pair_down() {
+	nodes_stop_all
+	local n
+	for n in A B; do
+		[[ -n ${NODE_IF[$n]:-} ]] || continue
+		if ! wait_for 5 "device ${NODE_IF[$n]} to disappear" \
+			bash -c "! ip -n ${NODE_NS[$n]} link show dev ${NODE_IF[$n]}" >/dev/null; then
+			ip -n "${NODE_NS[$n]}" link del "${NODE_IF[$n]}" 2>/dev/null
+		fi
+	done
+	return 0
+}
