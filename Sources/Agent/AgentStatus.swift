@@ -17,6 +17,8 @@ public struct AgentStatus: Codable, Sendable, Equatable {
     /// Local I/O failures: packets the kernel refused to take.
     public var tunWriteErrors: UInt64 = 0
     public var udpSendErrors: UInt64 = 0
+    /// Present when the agent runs as a LAN gateway.
+    public var gateway: GatewayStatus?
 }
 
 public struct PeerStatus: Codable, Sendable, Equatable {
@@ -74,6 +76,16 @@ extension AgentStatus {
         let dropped = drops.filter { $0.value > 0 }.sorted { $0.key < $1.key }
         out += "  dropped: " + (dropped.isEmpty ? "none" : dropped.map { "\($0.key) \($0.value)" }.joined(separator: ", ")) + "\n"
         if tunWriteErrors + udpSendErrors > 0 { out += "  i/o errors: \(tunWriteErrors) tun write, \(udpSendErrors) udp send\n" }
+        if let gateway {
+            out += "\ngateway:\n"
+            out += "  lan: \(gateway.lan.joined(separator: ", "))\n"
+            out += "  kill switch: " + (gateway.killSwitch ? (gateway.killSwitchArmed ? "armed" : "configured but NOT armed") : "off") + "\n"
+            out += "  dropped by kill switch: \(gateway.killSwitchDropped) packets\n"
+            out += "  ipv6: \(gateway.ipv6)" + (gateway.ipv6 == "block" ? " (\(gateway.ipv6Blocked) packets dropped)" : "") + "\n"
+            out += "  dns: " + (gateway.dns.isEmpty ? "not redirected (no DNS = in [Interface])" : gateway.dns.joined(separator: ", ") + " through the tunnel") + "\n"
+            out += "  bypass: " + (gateway.bypass.isEmpty ? "none" : gateway.bypass.joined(separator: ", ")) + "\n"
+            out += "  routing: fwmark 0x\(String(gateway.firewallMark, radix: 16)), table \(gateway.table)\n"
+        }
         for peer in peers {
             out += "\npeer: \(peer.publicKey)\n"
             if peer.presharedKey { out += "  preshared key: (hidden)\n" }

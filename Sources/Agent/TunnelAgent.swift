@@ -1,5 +1,6 @@
 import Glibc
 import LinuxPlatform
+import Synchronization
 import WireGuard
 
 /// Where an agent keeps its files; one agent per interface.
@@ -52,15 +53,23 @@ public final class TunnelAgent {
     private var installedRoutes: [(String, UInt32)] = []
     private var installedAddresses: [String] = []
 
-    public init(options: AgentOptions, config: TunnelConfig) {
+    let gatewayConfig: GatewayConfig?
+    private var gateway: Gateway?
+    /// Set by a `down` request: tear down the kill switch too.
+    private let fullShutdown = ShutdownRequest()
+
+    public init(options: AgentOptions, config: TunnelConfig, gateway: GatewayConfig?) {
         self.options = options
         self.config = config
+        gatewayConfig = gateway
         log = EventLog(prefix: options.interfaceName)
     }
 
     public static func load(options: AgentOptions) throws(AgentError) -> TunnelAgent {
         do {
-            return TunnelAgent(options: options, config: try TunnelConfig.load(path: options.configPath))
+            let config = try TunnelConfig.load(path: options.configPath)
+            let gateway = try GatewayConfig.from(config, file: options.configPath)
+            return TunnelAgent(options: options, config: config, gateway: gateway)
         } catch {
             throw .config(error)
         }
@@ -83,12 +92,25 @@ public final class TunnelAgent {
         }
 
         let name = options.interfaceName
+        if let gatewayConfig {
+            // The kill switch goes in before anything can forward.
+            let gateway = try Gateway(config: gatewayConfig, tunnel: config, interface: name,
+                                      stateDirectory: options.stateDirectory, file: options.configPath, log: log)
+            try gateway.armKillSwitch()
+            self.gateway = gateway
+        } else if GatewayState.load(stateDirectory: options.stateDirectory, interface: name) != nil {
+            // The gateway was turned off in the config: its kill switch goes with it.
+            for line in Gateway.removeEverything(stateDirectory: options.stateDirectory, interface: name, netlink: try? RouteNetlink()) {
+                log.info("gateway off in the config: removed \(line)")
+            }
+        }
         let tun: TUNDevice
         do { tun = try TUNDevice.create(name: name) } catch { throw .platform(step: "creating interface \(name)", error) }
         let socket: UDPSocket
         do {
             socket = try UDPSocket(port: config.interface.listenPort ?? 0)
-            if let mark = config.interface.fwMark { try socket.setFirewallMark(mark) }
+            // The mark keeps the tunnel's own datagrams on the main table (no routing loop).
+            if let mark = gateway?.mark ?? config.interface.fwMark { try socket.setFirewallMark(mark) }
         } catch {
             tun.close()
             throw .platform(step: "opening UDP port \(config.interface.listenPort ?? 0)", error)
@@ -98,6 +120,7 @@ public final class TunnelAgent {
         do {
             netlink = try RouteNetlink()
             try configureInterface(netlink: netlink, tun: tun, mtu: mtu)
+            try gateway?.routeThroughTunnel(netlink)
         } catch let error as AgentError {
             tun.close()
             throw error
@@ -120,6 +143,8 @@ public final class TunnelAgent {
         let withPSK = Set(config.peers.filter { $0.presharedKey != nil }.map(\.publicKey))
         let interfaceName = tun.name
         let dns = config.interface.dns
+        let gateway = self.gateway
+        let fullShutdown = self.fullShutdown
         control.serve { [plane] request in
             let command = request.split(separator: " ").first.map(String.init) ?? ""
             switch command {
@@ -130,7 +155,13 @@ public final class TunnelAgent {
                 status.dns = dns
                 status.tunWriteErrors = plane.tunWriteErrors.load(ordering: .relaxed)
                 status.udpSendErrors = plane.sendErrors.load(ordering: .relaxed)
+                status.gateway = gateway?.status()
                 return status.jsonBytes()
+            case "down":
+                // The main thread does the teardown when it sees the signal.
+                fullShutdown.full.store(true, ordering: .sequentiallyConsistent)
+                kill(getpid(), SIGTERM)
+                return Array("{\"ok\":true}".utf8)
             default:
                 return Array("{\"error\":\"unknown request\"}".utf8)
             }
@@ -147,6 +178,13 @@ public final class TunnelAgent {
         log.info("received signal \(signal): removing interface \(interfaceName)")
         control.close()
         teardown(netlink: netlink, tun: tun)
+        if fullShutdown.full.load(ordering: .sequentiallyConsistent) {
+            for line in Gateway.removeEverything(stateDirectory: options.stateDirectory, interface: interfaceName, netlink: netlink) {
+                log.info("down: removed \(line)")
+            }
+        } else if gateway != nil {
+            log.info("kill switch stays armed while the agent is down; `warren down` removes it")
+        }
         return 0
     }
 
@@ -198,14 +236,15 @@ public final class TunnelAgent {
 
         let table: UInt32
         switch config.interface.table {
-        case .off: return
-        case .auto: table = RouteNetlink.mainTable
+        case .off where gateway == nil: return
+        case _ where gateway != nil: table = gateway?.table ?? Gateway.defaultMark
         case .number(let number): table = number
+        default: table = RouteNetlink.mainTable
         }
         for peer in config.peers {
             for prefix in peer.allowedIPs {
                 let network = prefix.network
-                if network.length == 0 {
+                if network.length == 0 && gateway == nil {
                     // A default route through the tunnel needs policy routing so the
                     // tunnel's own packets do not loop; that is gateway mode's job.
                     log.warning("not routing \(network) through \(name): a default route needs gateway mode ([Gateway] section); other AllowedIPs are routed")
@@ -222,6 +261,7 @@ public final class TunnelAgent {
     }
 
     private func teardown(netlink: RouteNetlink, tun: TUNDevice) {
+        gateway?.stopRouting(netlink)
         if let index = try? netlink.interfaceIndex(named: tun.name) {
             for (route, table) in installedRoutes.reversed() {
                 do { try netlink.removeRoute(route, interfaceIndex: index, table: table) } catch {
@@ -250,4 +290,9 @@ struct TestKnobs {
         }
         underLoad = getenv("WARREN_UNDER_LOAD").map { String(cString: $0) } == "1"
     }
+}
+
+/// Whether the coming shutdown is a `warren down` (everything goes) or a plain stop.
+final class ShutdownRequest: Sendable {
+    let full = Atomic<Bool>(false)
 }

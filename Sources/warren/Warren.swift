@@ -9,7 +9,7 @@ struct Warren: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "warren",
         abstract: "A WireGuard-compatible VPN agent for routers and single-board computers.",
-        subcommands: [Up.self, Status.self, Keygen.self, Pubkey.self, Genpsk.self]
+        subcommands: [Up.self, Down.self, Status.self, Keygen.self, Pubkey.self, Genpsk.self]
     )
 }
 
@@ -77,6 +77,25 @@ struct Up: ParsableCommand {
         } catch {
             fail("\(error)")
         }
+    }
+}
+
+struct Down: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Stop an interface's agent and remove everything it installed, kill switch included (also after a crash).")
+
+    @Option(name: .long, help: "Interface to take down.")
+    var interface: String = AgentOptions.defaultInterface
+
+    @Option(name: .long, help: "State directory the agent used.")
+    var stateDir: String = AgentOptions.defaultStateDirectory
+
+    func run() throws {
+        let result = Agent.Down.run(interface: interface, stateDirectory: stateDir)
+        if result.stoppedAgent { print("stopped the agent of \(interface)") }
+        for line in result.removed { print("removed \(line)") }
+        if !result.stoppedAgent && result.removed.isEmpty { print("nothing to remove for \(interface)") }
+        if result.removed.contains(where: { $0.hasPrefix("FAILED") }) { Glibc.exit(1) }
     }
 }
 
