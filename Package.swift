@@ -26,12 +26,14 @@ let package = Package(
         // Pure layers: bytes and time in, bytes and timers out.
         .target(name: "WarrenCrypto", dependencies: ["CSodium"]),
         .target(name: "WireGuard", dependencies: ["WarrenCrypto"]),
+        .target(name: "Session", dependencies: ["WarrenCrypto", "WireGuard", "CSodium"]),
+        .target(name: "Policy", dependencies: ["WireGuard"]),
 
         // Thin typed wrappers over Linux.
         .target(name: "LinuxPlatform", dependencies: ["CLinuxShim", "CNetlink"]),
 
         // The agent: config, data-plane threads, control socket.
-        .target(name: "Agent", dependencies: ["WireGuard", "WarrenCrypto", "LinuxPlatform"]),
+        .target(name: "Agent", dependencies: ["WireGuard", "WarrenCrypto", "LinuxPlatform", "Session", "Policy"]),
 
         .executableTarget(
             name: "warren",
@@ -44,6 +46,8 @@ let package = Package(
         .testTarget(name: "WarrenCryptoTests", dependencies: ["WarrenCrypto", "CSodium"]),
         .testTarget(name: "WireGuardTests", dependencies: ["WireGuard", "WarrenCrypto"]),
         .testTarget(name: "AgentTests", dependencies: ["Agent", "WireGuard"]),
+        .testTarget(name: "SessionTests", dependencies: ["Session", "WireGuard", "WarrenCrypto"]),
+        .testTarget(name: "PolicyTests", dependencies: ["Policy", "WireGuard"]),
         .testTarget(name: "LinuxPlatformTests", dependencies: ["LinuxPlatform"]),
     ],
     swiftLanguageModes: [.v6]

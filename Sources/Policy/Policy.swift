@@ -1,0 +1,1 @@
+// Policy: exit whitelist, host-LAN protection, metering (filled in by the provider work).

@@ -1,0 +1,1 @@
+// Session: warren's own session protocol (filled in by the provider work).
