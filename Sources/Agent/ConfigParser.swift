@@ -90,6 +90,12 @@ struct ConfigParser {
         guard let interface else {
             throw error(nil, nil, "has no [Interface] section (every config needs one, with at least a PrivateKey)")
         }
+        // A provider or a consumer of one uses the node identity's key instead.
+        let usesIdentity = extraSections.contains { $0.name == "Provider" || $0.name == "Exit" }
+        if interface.privateKey.isEmpty && !usesIdentity {
+            throw error(interfaceLine, InterfaceKey.privateKey.rawValue,
+                        "missing from this [Interface] section (generate one with `warren keygen` or `wg genkey`)")
+        }
         return TunnelConfig(interface: interface, peers: peers, extraSections: extraSections)
     }
 
@@ -197,11 +203,8 @@ struct ConfigParser {
             }
         }
 
-        guard let privateKey else {
-            throw error(section.line, InterfaceKey.privateKey.rawValue,
-                        "missing from this [Interface] section (generate one with `warren keygen` or `wg genkey`)")
-        }
-        config.privateKey = privateKey
+        // A missing key is checked once the whole file is read: [Provider] and [Exit] need none.
+        config.privateKey = privateKey ?? []
         if let mtu = config.mtu, mtu < 1280, let v6 = config.addresses.first(where: { !$0.address.isV4 }) {
             throw error(mtuLine, InterfaceKey.mtu.rawValue,
                         "\(mtu) is below 1280, the IPv6 minimum, and the interface has the IPv6 address \(v6)")

@@ -68,7 +68,8 @@ public struct SealTicket: Sendable {
 /// Everything needed to open one transport message outside the tunnel's lock.
 public struct OpenTicket: Sendable {
     let keypair: Keypair
-    let peer: Peer
+    /// The peer the message authenticated as (for per-session policy and metering).
+    public let peer: Peer
     public let counter: UInt64
 
     /// Decrypts in place; the plaintext is then at offset 16, `length - 32` bytes long.

@@ -32,6 +32,9 @@ public final class Peer: @unchecked Sendable {
     var needAnotherKeepalive = false
     var sentLastMinuteHandshake = false
 
+    /// IP bytes delivered to and taken from the TUN side (what a provider meters).
+    public internal(set) var innerReceivedBytes: UInt64 = 0
+    public internal(set) var innerSentBytes: UInt64 = 0
     public internal(set) var receivedBytes: UInt64 = 0
     public internal(set) var sentBytes: UInt64 = 0
     /// Wall-clock nanoseconds of the latest completed handshake, 0 if none.

@@ -113,6 +113,15 @@ public final class Tunnel: @unchecked Sendable {
         return peer
     }
 
+    /// Removes a peer with its sessions, indices and routes (a provider's consumer leaving).
+    public func removePeer(publicKey: [UInt8]) {
+        guard let peer = peersByKey.removeValue(forKey: publicKey) else { return }
+        peers.removeAll { $0 === peer }
+        allowedIPs.remove { $0 === peer }
+        indexTable = indexTable.filter { $0.value.peer !== peer }
+        peer.staged.removeAll()
+    }
+
     public func allowedPrefixes(of peer: Peer) -> [IPPrefix] {
         allowedIPs.prefixes { $0 === peer }
     }
@@ -151,6 +160,7 @@ public final class Tunnel: @unchecked Sendable {
             return .staged
         }
         let ticket = reserve(keypair, peer: peer, endpoint: endpoint, packetLength: packet.count, now: now)
+        peer.innerSentBytes &+= UInt64(packet.count)
         dataSent(peer, now: now)
         // Time-based rekeying is the initiator's job; the message limit binds both sides.
         if (keypair.isInitiator && keypair.age(at: now) >= rekeyAfterTime) || ticket.counter >= Protocol.rekeyAfterMessages {
@@ -195,6 +205,7 @@ public final class Tunnel: @unchecked Sendable {
         for packet in packets {
             let ticket = reserve(keypair, peer: peer, endpoint: endpoint, packetLength: packet.count, now: now)
             if !packet.isEmpty { dataSent(peer, now: now) }
+            peer.innerSentBytes &+= UInt64(packet.count)
             var message = [UInt8](repeating: 0, count: ticket.messageLength)
             message.withUnsafeMutableBytes { buffer in
                 packet.withUnsafeBytes { source in
@@ -417,6 +428,7 @@ public final class Tunnel: @unchecked Sendable {
         guard length <= plaintextLength else { return deliveryDrop(.malformed) }
         guard allowedIPs.lookup(packet: packet, offset: sourceOffset, isV4: isV4) === peer else { return deliveryDrop(.disallowedSource) }
         dataReceived(peer, now: now)
+        peer.innerReceivedBytes &+= UInt64(length)
         return .deliver(length: length)
     }
 

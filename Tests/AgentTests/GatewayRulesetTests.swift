@@ -95,3 +95,35 @@ extension String {
         return replacement + self[newline...]
     }
 }
+
+@Suite struct ProviderRulesetTests {
+    let ruleset = ProviderRuleset(tunnelInterface: "wpv", wanInterface: "wan0",
+                                  pool: [IPPrefix(parsing: "10.99.0.0/24")!, IPPrefix(parsing: "fd99::/64")!],
+                                  dnsAddresses: [IPAddress(parsing: "10.99.0.1")!, IPAddress(parsing: "fd99::1")!])
+
+    @Test func blocksLocalRangesSMTPAndTheHost() {
+        let text = ruleset.text()
+        #expect(text.contains("iifname \"wpv\" tcp dport 25 counter name blocked_smtp drop"))
+        #expect(text.contains("iifname \"wpv\" ip daddr @protected4 counter name blocked_local drop"))
+        #expect(text.contains("iifname \"wpv\" oifname != \"wan0\" counter name blocked_not_wan drop"))
+        #expect(text.contains("iifname \"wpv\" ip daddr 10.99.0.1 meta l4proto { tcp, udp } th dport 53 accept"))
+        #expect(text.contains("iifname \"wpv\" counter name blocked_host drop"))
+        for range in ["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10", "169.254.0.0/16", "127.0.0.0/8", "224.0.0.0/4"] {
+            #expect(ProviderRuleset.protectedV4.contains(range))
+        }
+        for range in ["fc00::/7", "fe80::/10", "ff00::/8"] { #expect(ProviderRuleset.protectedV6.contains(range)) }
+    }
+
+    @Test func masqueradesOnlyThePoolOnTheWAN() {
+        let text = ruleset.text()
+        #expect(text.contains("oifname \"wan0\" ip saddr 10.99.0.0/24 masquerade"))
+        #expect(text.contains("oifname \"wan0\" ip6 saddr fd99::/64 masquerade"))
+        #expect(text.components(separatedBy: "masquerade").count == 3)
+    }
+
+    @Test(.enabled(if: getuid() == 0 && access("/usr/sbin/nft", X_OK) == 0, "needs root and nft"))
+    func nftAcceptsTheRuleset() throws {
+        let result = try Nftables.run(["-c", "-f", "-"], input: ruleset.text())
+        #expect(result.status == 0, "nft -c: \(result.output)")
+    }
+}

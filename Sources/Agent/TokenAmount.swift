@@ -1,0 +1,67 @@
+/// An amount of the payment token in its base unit (18 decimals), as an integer:
+/// no floating point ever touches money.
+public struct TokenAmount: Sendable, Equatable, Comparable, Hashable, CustomStringConvertible {
+    public static let decimals = 18
+    public static let unit: UInt128 = 1_000_000_000_000_000_000
+    public var baseUnits: UInt128
+
+    public init(baseUnits: UInt128) { self.baseUnits = baseUnits }
+    public static let zero = TokenAmount(baseUnits: 0)
+
+    /// Parses a decimal token amount such as `0.002` or `15` (at most 18 decimals).
+    public init?(decimal text: Substring) {
+        let parts = text.split(separator: ".", maxSplits: 1, omittingEmptySubsequences: false)
+        guard let whole = parts.first, !whole.isEmpty || parts.count == 2,
+              whole.utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }), whole.count <= 20 else { return nil }
+        let fraction = parts.count == 2 ? parts[1] : ""
+        guard fraction.count <= TokenAmount.decimals, fraction.utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }),
+              !(parts.count == 2 && fraction.isEmpty) else { return nil }
+        let wholeValue = UInt128(whole.isEmpty ? "0" : whole) ?? 0
+        let padded = String(fraction) + String(repeating: "0", count: TokenAmount.decimals - fraction.count)
+        guard let fractionValue = UInt128(padded) else { return nil }
+        let (scaled, overflow) = wholeValue.multipliedReportingOverflow(by: TokenAmount.unit)
+        guard !overflow else { return nil }
+        let (sum, overflow2) = scaled.addingReportingOverflow(fractionValue)
+        guard !overflow2 else { return nil }
+        baseUnits = sum
+    }
+
+    public var description: String {
+        let whole = baseUnits / TokenAmount.unit
+        var fraction = String(baseUnits % TokenAmount.unit)
+        fraction = String(repeating: "0", count: TokenAmount.decimals - fraction.count) + fraction
+        while fraction.last == "0" { fraction.removeLast() }
+        return fraction.isEmpty ? "\(whole)" : "\(whole).\(fraction)"
+    }
+
+    public static func < (a: TokenAmount, b: TokenAmount) -> Bool { a.baseUnits < b.baseUnits }
+}
+
+/// A provider's price: per GiB carried and per minute connected.
+public struct Price: Sendable, Equatable {
+    public var perGiB: TokenAmount
+    public var perMinute: TokenAmount
+    public static let free = Price(perGiB: .zero, perMinute: .zero)
+
+    public init(perGiB: TokenAmount, perMinute: TokenAmount) {
+        self.perGiB = perGiB
+        self.perMinute = perMinute
+    }
+
+    /// Parses `0.5/GiB, 0.01/min` (either part may be left out).
+    static func parse(_ text: Substring) throws(ValueProblem) -> Price {
+        var price = Price.free
+        for item in try ConfigValue.list(text) {
+            let pieces = item.split(separator: "/", maxSplits: 1)
+            guard pieces.count == 2, let amount = TokenAmount(decimal: ConfigValue.trim(pieces[0])) else {
+                throw ValueProblem("'\(item)' is not a price (expected e.g. 0.5/GiB or 0.01/min, in tokens)")
+            }
+            switch ConfigValue.trim(pieces[1]).lowercased() {
+            case "gib", "gb": price.perGiB = amount
+            case "min", "minute": price.perMinute = amount
+            default: throw ValueProblem("'\(item)': the unit must be GiB or min")
+            }
+        }
+        return price
+    }
+}
