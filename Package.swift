@@ -38,7 +38,7 @@ let package = Package(
         .executableTarget(
             name: "warren",
             dependencies: [
-                "Agent", "WarrenCrypto", "LinuxPlatform",
+                "Agent", "WarrenCrypto", "LinuxPlatform", "Session",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),

@@ -19,6 +19,17 @@ public struct AgentStatus: Codable, Sendable, Equatable {
     public var udpSendErrors: UInt64 = 0
     /// Present when the agent runs as a LAN gateway.
     public var gateway: GatewayStatus?
+    /// The node identity (`warren id`), for provider and consumer roles.
+    public var identity: String?
+    public var provider: ProviderStatus?
+    public var exit: ExitStatus?
+}
+
+/// A consumer's session with its provider.
+public struct ExitStatus: Codable, Sendable, Equatable {
+    public var provider: String
+    public var sessionID: UInt32
+    public var addresses: [String]
 }
 
 public struct PeerStatus: Codable, Sendable, Equatable {
@@ -85,6 +96,20 @@ extension AgentStatus {
             out += "  dns: " + (gateway.dns.isEmpty ? "not redirected (no DNS = in [Interface])" : gateway.dns.joined(separator: ", ") + " through the tunnel") + "\n"
             out += "  bypass: " + (gateway.bypass.isEmpty ? "none" : gateway.bypass.joined(separator: ", ")) + "\n"
             out += "  routing: fwmark 0x\(String(gateway.firewallMark, radix: 16)), table \(gateway.table)\n"
+        }
+        if let identity { out += "\nidentity: \(identity)\n" }
+        if let exit {
+            out += "\nexit:\n  provider: \(exit.provider)\n  session: \(exit.sessionID)\n  addresses: \(exit.addresses.joined(separator: ", "))\n"
+        }
+        if let provider {
+            out += "\nprovider:\n  exit: \(provider.exit) via \(provider.wan)\n  pool: \(provider.pool.joined(separator: ", "))\n"
+            out += "  sessions: \(provider.sessions.count) of \(provider.maxSessions) (refused \(provider.refused), bad requests \(provider.requestsDropped))\n"
+            out += "  learned whitelist addresses: \(provider.learnedAddresses)\n"
+            for session in provider.sessions {
+                out += "  session \(session.id): \(session.consumer) at \(session.addresses.joined(separator: ", "))\n"
+                out += "    bytes: \(AgentStatus.bytes(session.bytesFromConsumer)) from, \(AgentStatus.bytes(session.bytesToConsumer)) to the consumer\n"
+                out += "    whitelist hits \(session.whitelistHits), dropped \(session.dropped) (not whitelisted \(session.droppedNotWhitelisted), local \(session.droppedLocal), smtp \(session.droppedSMTP)), names refused \(session.namesRefused)\n"
+            }
         }
         for peer in peers {
             out += "\npeer: \(peer.publicKey)\n"

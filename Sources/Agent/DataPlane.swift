@@ -46,6 +46,13 @@ final class DataPlane: @unchecked Sendable {
     let forcedUnderLoad: Bool
     let datagramBufferSize: Int
     let tunWriteErrors = Atomic<UInt64>(0)
+    /// warren's own message types (5–7) on the WireGuard port: the session protocol.
+    var sessionHandler: (@Sendable (UnsafeRawBufferPointer, Endpoint, Now) -> [Datagram])?
+    /// Decides each decrypted packet before it reaches the TUN device (the exit policy).
+    var inboundFilter: (@Sendable (Peer, UnsafeRawBufferPointer, Now) -> Bool)?
+    /// Runs once a second on the timer thread (session expiry, whitelist expiry).
+    var housekeeping: (@Sendable (Now) -> Void)?
+    let policyDrops = Atomic<UInt64>(0)
     let sendErrors = Atomic<UInt64>(0)
 
     init(tunnel: Tunnel, tun: TUNDevice, socket: UDPSocket, log: EventLog, forcedUnderLoad: Bool) {
@@ -124,6 +131,10 @@ final class DataPlane: @unchecked Sendable {
                     _ = tunnel.withLock { $0.receive(message: UnsafeRawBufferPointer(start: nil, count: 0), from: source, now: now, underLoad: false) }
                     continue
                 }
+                if length > 0, message[0] >= 5, message[0] <= 7, let sessionHandler {
+                    transmit(sessionHandler(UnsafeRawBufferPointer(message), source, now))
+                    continue
+                }
                 var underLoad = forcedUnderLoad
                 if length > 0, message[0] == 1 || message[0] == 2 {
                     underLoad = load.record(now: now.monotonic) || forcedUnderLoad
@@ -159,6 +170,10 @@ final class DataPlane: @unchecked Sendable {
             switch delivery {
             case .deliver(let length):
                 let packet = UnsafeRawBufferPointer(rebasing: message[MessageLayout.transportHeaderLength..<(MessageLayout.transportHeaderLength + length)])
+                if let inboundFilter, !inboundFilter(ticket.peer, packet, now) {
+                    policyDrops.add(1, ordering: .relaxed)
+                    return
+                }
                 do {
                     try tun.write(packet)
                 } catch {
@@ -176,8 +191,11 @@ final class DataPlane: @unchecked Sendable {
     // MARK: Timers
 
     private func runTimers() {
+        var ticks = 0
         while true {
             usleep(100_000)
+            ticks += 1
+            if ticks % 10 == 0, let housekeeping { housekeeping(AgentClock.now()) }
             let outgoing = tunnel.withLock { tunnel -> [Datagram] in
                 tunnel.tick(now: AgentClock.now())
                 return tunnel.hasOutgoing ? tunnel.takeOutgoing() : []

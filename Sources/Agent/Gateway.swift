@@ -20,6 +20,8 @@ struct GatewayState: Codable, Equatable {
     var ipv6Rules: Bool
     /// Values of the sysctls before the first `up` changed them.
     var sysctlOriginals: [String: String]
+    /// Provider mode's nftables table was installed.
+    var providerTable: Bool?
 
     static func path(stateDirectory: String, interface: String) -> String {
         "\(stateDirectory)/\(interface).gateway.json"
@@ -76,7 +78,10 @@ final class Gateway: @unchecked Sendable {  // status() only reads constants; st
     let log: EventLog
     private var state: GatewayState
 
-    init(config: GatewayConfig, tunnel: TunnelConfig, interface: String, stateDirectory: String, file: String, log: EventLog) throws(AgentError) {
+    /// `preliminary`: a consumer arming the kill switch before its session says which
+    /// addresses and resolver it gets; IPv6 stays blocked and DNS unredirected until then.
+    init(config: GatewayConfig, tunnel: TunnelConfig, interface: String, stateDirectory: String, file: String, log: EventLog,
+         preliminary: Bool = false) throws(AgentError) {
         self.config = config
         self.interface = interface
         self.stateDirectory = stateDirectory
@@ -84,7 +89,7 @@ final class Gateway: @unchecked Sendable {  // status() only reads constants; st
         mark = tunnel.interface.fwMark ?? Gateway.defaultMark
         if case .number(let number) = tunnel.interface.table { table = number } else { table = mark }
         let hasIPv6Address = tunnel.interface.addresses.contains { !$0.address.isV4 }
-        switch config.ipv6 {
+        switch preliminary ? .block : config.ipv6 {
         case .tunnel?:
             guard hasIPv6Address else {
                 throw .config(ConfigError(file: file, line: config.line, key: "IPv6",
@@ -94,7 +99,7 @@ final class Gateway: @unchecked Sendable {  // status() only reads constants; st
         case .block?: tunnelIPv6 = false
         case nil: tunnelIPv6 = hasIPv6Address
         }
-        let dns = tunnel.interface.dns.compactMap { IPAddress(parsing: $0) }
+        let dns = preliminary ? [] : tunnel.interface.dns.compactMap { IPAddress(parsing: $0) }
         ruleset = GatewayRuleset(tunnelInterface: interface, lanInterfaces: config.lanInterfaces, killSwitch: config.killSwitch,
                                  tunnelIPv6: tunnelIPv6, bypass: config.bypass,
                                  dnsV4: dns.first { $0.isV4 }, dnsV6: dns.first { !$0.isV4 },
@@ -159,7 +164,11 @@ final class Gateway: @unchecked Sendable {  // status() only reads constants; st
                 removed.append("FAILED to remove nftables table \(GatewayRuleset.table): \(error)")
             }
         }
-        if let netlink {
+        if state?.providerTable == true, (try? Nftables.tableExists(ProviderRuleset.table)) == true {
+            try? Nftables.deleteTable(ProviderRuleset.table)
+            removed.append("nftables table \(ProviderRuleset.table)")
+        }
+        if let netlink, state == nil || state?.firewallMark != 0 {
             let mark = state?.firewallMark ?? defaultMark
             let table = state?.table ?? mark
             GatewayRouting.removeRules(netlink, mark: mark, table: table)

@@ -1,4 +1,5 @@
 import Glibc
+import LinuxPlatform
 
 /// Small files in the state directory, written so a power cut leaves either
 /// the old or the new version: temp file, fsync, rename, fsync the directory.
@@ -45,5 +46,21 @@ enum StateFile {
 
     static func remove(_ path: String) {
         _ = unlink(path)
+    }
+}
+
+/// The state directory: created 0700 on first use (keys and money live there).
+enum StateDirectory {
+    static func create(_ directory: String) throws(AgentError) {
+        var path = directory.hasPrefix("/") ? "" : "."
+        for component in directory.split(separator: "/") {
+            path += "/" + component
+            if mkdir(path, 0o700) != 0 && errno != EEXIST {
+                let code = errno
+                throw .platform(step: "creating state directory \(directory)",
+                                PlatformError(call: "mkdir", errno: code,
+                                              message: "cannot create \(path): choose another directory with --state-dir or fix its permissions"))
+            }
+        }
     }
 }

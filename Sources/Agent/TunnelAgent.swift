@@ -1,5 +1,7 @@
 import Glibc
 import LinuxPlatform
+import Policy
+import Session
 import Synchronization
 import WireGuard
 
@@ -32,6 +34,7 @@ public enum AgentError: Error, CustomStringConvertible {
     case config(ConfigError)
     case platform(step: String, PlatformError)
     case endpoint(file: String, line: Int, host: String, PlatformError)
+    case session(String)
 
     public var description: String {
         switch self {
@@ -41,6 +44,8 @@ public enum AgentError: Error, CustomStringConvertible {
             return "\(step): \(error)"
         case .endpoint(let file, let line, let host, let error):
             return "\(file):\(line): Endpoint: \(host): \(error)"
+        case .session(let message):
+            return message
         }
     }
 }
@@ -48,28 +53,41 @@ public enum AgentError: Error, CustomStringConvertible {
 /// `warren up`: a WireGuard interface in the foreground until SIGINT/SIGTERM.
 public final class TunnelAgent {
     let options: AgentOptions
-    let config: TunnelConfig
+    var config: TunnelConfig
     let log: EventLog
     private var installedRoutes: [(String, UInt32)] = []
     private var installedAddresses: [String] = []
 
     let gatewayConfig: GatewayConfig?
+    let providerConfig: ProviderConfig?
+    let exitConfig: ExitConfig?
     private var gateway: Gateway?
+    private var forwarder: DNSForwarder?
+    private var defaultRouting: (mark: UInt32, table: UInt32)?
     /// Set by a `down` request: tear down the kill switch too.
     private let fullShutdown = ShutdownRequest()
 
-    public init(options: AgentOptions, config: TunnelConfig, gateway: GatewayConfig?) {
+    public init(options: AgentOptions, config: TunnelConfig, gateway: GatewayConfig?,
+                provider: ProviderConfig? = nil, exit: ExitConfig? = nil) {
         self.options = options
         self.config = config
         gatewayConfig = gateway
+        providerConfig = provider
+        exitConfig = exit
         log = EventLog(prefix: options.interfaceName)
     }
 
     public static func load(options: AgentOptions) throws(AgentError) -> TunnelAgent {
-        do {
+        do throws(ConfigError) {
             let config = try TunnelConfig.load(path: options.configPath)
             let gateway = try GatewayConfig.from(config, file: options.configPath)
-            return TunnelAgent(options: options, config: config, gateway: gateway)
+            let provider = try ProviderConfig.from(config, file: options.configPath)
+            let exit = try ExitConfig.from(config, file: options.configPath)
+            if let provider, exit != nil {
+                throw ConfigError(file: options.configPath, line: provider.line, key: nil,
+                                  message: "a node is a provider or a consumer of one, not both: keep [Provider] or [Exit]")
+            }
+            return TunnelAgent(options: options, config: config, gateway: gateway, provider: provider, exit: exit)
         } catch {
             throw .config(error)
         }
@@ -80,8 +98,64 @@ public final class TunnelAgent {
         // Signals must be blocked before any thread starts, so only sigwait sees them.
         SignalWaiter.blockTerminationSignals()
         let environment = TestKnobs()
-
         try prepareStateDirectory()
+        let name = options.interfaceName
+        let file = options.configPath
+
+        // Provider and consumer roles use the node identity's X25519 form as the WireGuard key.
+        var identity: NodeIdentity?
+        if providerConfig != nil || exitConfig != nil {
+            let loaded = try IdentityStore.loadOrCreate(stateDirectory: options.stateDirectory)
+            identity = loaded
+            if config.interface.privateKey.isEmpty { config.interface.privateKey = loaded.wireGuardPrivateKey }
+        }
+        var provider: ProviderService?
+        if let providerConfig, let identity {
+            provider = try makeProvider(providerConfig, identity: identity)
+            config.interface.addresses += provider?.providerAddresses ?? []
+        }
+
+        // The kill switch goes in before anything can forward (and again once the session is known).
+        if let gatewayConfig {
+            let gateway = try Gateway(config: gatewayConfig, tunnel: config, interface: name,
+                                      stateDirectory: options.stateDirectory, file: file, log: log, preliminary: exitConfig != nil)
+            try gateway.armKillSwitch()
+            self.gateway = gateway
+        } else if GatewayState.load(stateDirectory: options.stateDirectory, interface: name) != nil {
+            // The gateway was turned off in the config (or a crash left state): clean it up.
+            for line in Gateway.removeEverything(stateDirectory: options.stateDirectory, interface: name, netlink: try? RouteNetlink()) {
+                log.info("removed leftover state of an earlier run: \(line)")
+            }
+        }
+
+        let socket: UDPSocket
+        do {
+            socket = try UDPSocket(port: config.interface.listenPort ?? 0)
+        } catch {
+            throw .platform(step: "opening UDP port \(config.interface.listenPort ?? 0)", error)
+        }
+
+        var exitSession: ExitSession.Opened?
+        if let exitConfig, let identity {
+            let opened = try openExit(exitConfig, identity: identity, socket: socket)
+            exitSession = opened
+            if let gatewayConfig {
+                let gateway = try Gateway(config: gatewayConfig, tunnel: config, interface: name,
+                                          stateDirectory: options.stateDirectory, file: file, log: log, preliminary: false)
+                try gateway.armKillSwitch()
+                self.gateway = gateway
+            }
+            _ = opened
+        }
+
+        // A default route through the tunnel needs wg-quick's policy routing.
+        let routesDefault = config.peers.contains { $0.allowedIPs.contains { $0.length == 0 } }
+        let mark = gateway?.mark ?? config.interface.fwMark ?? (routesDefault ? Gateway.defaultMark : nil)
+        if let mark {
+            // The mark keeps the tunnel's own datagrams on the main table (no routing loop).
+            do { try socket.setFirewallMark(mark) } catch { throw .platform(step: "marking the UDP socket", error) }
+        }
+
         let peers = try resolvePeers()
         let mtu = config.interface.mtu ?? 1420
         let tunnel = Tunnel(privateKey: config.interface.privateKey, mtu: mtu)
@@ -91,45 +165,34 @@ public final class TunnelAgent {
                            allowedIPs: peer.allowedIPs, persistentKeepaliveSeconds: peer.persistentKeepalive ?? 0)
         }
 
-        let name = options.interfaceName
-        if let gatewayConfig {
-            // The kill switch goes in before anything can forward.
-            let gateway = try Gateway(config: gatewayConfig, tunnel: config, interface: name,
-                                      stateDirectory: options.stateDirectory, file: options.configPath, log: log)
-            try gateway.armKillSwitch()
-            self.gateway = gateway
-        } else if GatewayState.load(stateDirectory: options.stateDirectory, interface: name) != nil {
-            // The gateway was turned off in the config: its kill switch goes with it.
-            for line in Gateway.removeEverything(stateDirectory: options.stateDirectory, interface: name, netlink: try? RouteNetlink()) {
-                log.info("gateway off in the config: removed \(line)")
-            }
-        }
         let tun: TUNDevice
         do { tun = try TUNDevice.create(name: name) } catch { throw .platform(step: "creating interface \(name)", error) }
-        let socket: UDPSocket
-        do {
-            socket = try UDPSocket(port: config.interface.listenPort ?? 0)
-            // The mark keeps the tunnel's own datagrams on the main table (no routing loop).
-            if let mark = gateway?.mark ?? config.interface.fwMark { try socket.setFirewallMark(mark) }
-        } catch {
-            tun.close()
-            throw .platform(step: "opening UDP port \(config.interface.listenPort ?? 0)", error)
-        }
 
         let netlink: RouteNetlink
         do {
             netlink = try RouteNetlink()
-            try configureInterface(netlink: netlink, tun: tun, mtu: mtu)
-            try gateway?.routeThroughTunnel(netlink)
+            try configureInterface(netlink: netlink, tun: tun, mtu: mtu, policyRouted: mark != nil && routesDefault)
+            if let gateway {
+                try gateway.routeThroughTunnel(netlink)
+            } else if routesDefault, let mark {
+                try installDefaultRouting(netlink, mark: mark)
+            }
+            if let provider { try startProvider(provider, netlink: netlink) }
         } catch let error as AgentError {
-            tun.close()
+            teardown(netlink: try? RouteNetlink(), tun: tun)
             throw error
         } catch {
-            tun.close()
+            teardown(netlink: try? RouteNetlink(), tun: tun)
             throw .platform(step: "configuring \(name)", error as? PlatformError ?? PlatformError(call: "netlink", errno: 0, message: "\(error)"))
         }
 
         let plane = DataPlane(tunnel: tunnel, tun: tun, socket: socket, log: log, forcedUnderLoad: environment.underLoad)
+        if let provider {
+            provider.plane = plane
+            plane.sessionHandler = { [provider] message, source, now in provider.handle(message, from: source, now: now) }
+            plane.inboundFilter = { [provider] peer, packet, now in provider.admitFromConsumer(peer, packet: packet, now: now) }
+            plane.housekeeping = { [provider] now in provider.housekeeping(now: now) }
+        }
         let socketPath = AgentOptions.controlSocketPath(runDirectory: options.runDirectory, interface: tun.name)
         let control: ControlSocketListener
         do {
@@ -145,7 +208,10 @@ public final class TunnelAgent {
         let dns = config.interface.dns
         let gateway = self.gateway
         let fullShutdown = self.fullShutdown
-        control.serve { [plane] request in
+        let identityText = identity.map { $0.publicIdentity.description }
+        let exitStatus = exitSession.map { ExitStatus(provider: exitConfig?.provider ?? "", sessionID: $0.grant.sessionID,
+                                                      addresses: [$0.grant.consumerIPv4, $0.grant.consumerIPv6].compactMap { $0?.description }) }
+        control.serve { [plane, provider] request in
             let command = request.split(separator: " ").first.map(String.init) ?? ""
             switch command {
             case "status":
@@ -156,6 +222,9 @@ public final class TunnelAgent {
                 status.tunWriteErrors = plane.tunWriteErrors.load(ordering: .relaxed)
                 status.udpSendErrors = plane.sendErrors.load(ordering: .relaxed)
                 status.gateway = gateway?.status()
+                status.identity = identityText
+                status.provider = provider?.status()
+                status.exit = exitStatus
                 return status.jsonBytes()
             case "down":
                 // The main thread does the teardown when it sees the signal.
@@ -176,6 +245,11 @@ public final class TunnelAgent {
 
         let signal = SignalWaiter.wait()
         log.info("received signal \(signal): removing interface \(interfaceName)")
+        if let exitSession, let identity, let target = SocketAddress(exitSession.endpoint) {
+            // Tell the provider at once, so it frees our addresses without waiting for the idle timeout.
+            let close = SessionClose.make(identity: identity, sessionID: exitSession.grant.sessionID, now: AgentClock.now())
+            close.withUnsafeBytes { try? socket.send($0, to: target) }
+        }
         control.close()
         teardown(netlink: netlink, tun: tun)
         if fullShutdown.full.load(ordering: .sequentiallyConsistent) {
@@ -184,22 +258,99 @@ public final class TunnelAgent {
             }
         } else if gateway != nil {
             log.info("kill switch stays armed while the agent is down; `warren down` removes it")
+        } else {
+            // Nothing of ours should outlive a plain stop.
+            _ = Gateway.removeEverything(stateDirectory: options.stateDirectory, interface: interfaceName, netlink: netlink)
         }
         return 0
     }
 
-    /// Creates the state directory (0700) if needed; later roles keep keys and channels there.
-    private func prepareStateDirectory() throws(AgentError) {
-        var path = options.stateDirectory.hasPrefix("/") ? "" : "."
-        for component in options.stateDirectory.split(separator: "/") {
-            path += "/" + component
-            if mkdir(path, 0o700) != 0 && errno != EEXIST {
-                let code = errno
-                throw .platform(step: "creating state directory \(options.stateDirectory)",
-                                PlatformError(call: "mkdir", errno: code,
-                                              message: "cannot create \(path): choose another directory with --state-dir or fix its permissions"))
+    private func makeProvider(_ providerConfig: ProviderConfig, identity: NodeIdentity) throws(AgentError) -> ProviderService {
+        var whitelist: ExitWhitelist?
+        if providerConfig.exit == .whitelist, let path = providerConfig.whitelistPath {
+            guard let bytes = StateFile.read(path, limit: 4 << 20) else {
+                throw .config(ConfigError(file: options.configPath, line: providerConfig.line, key: "Whitelist",
+                                          message: "cannot read \(path): give an existing file (e.g. /etc/warren/whitelists/streaming)"))
+            }
+            do { whitelist = try ExitWhitelist(parsing: String(decoding: bytes, as: UTF8.self), file: path) } catch {
+                throw .config(ConfigError(file: path, line: nil, key: nil, message: "\(error)"))
             }
         }
+        return ProviderService(identity: identity, config: providerConfig, whitelist: whitelist,
+                               hostAddresses: InterfaceAddresses.all().compactMap { IPAddress(bytes: $0) }, mtu: config.interface.mtu ?? 1420, log: log)
+    }
+
+    private func startProvider(_ provider: ProviderService, netlink: RouteNetlink) throws(AgentError) {
+        let ruleset = ProviderRuleset(tunnelInterface: options.interfaceName, wanInterface: provider.config.wan,
+                                      pool: provider.config.pool, dnsAddresses: provider.providerAddresses.map(\.address))
+        var state = GatewayState.load(stateDirectory: options.stateDirectory, interface: options.interfaceName)
+            ?? GatewayState(interface: options.interfaceName, firewallMark: 0, table: 0, ipv6Rules: false, sysctlOriginals: [:])
+        for key in [Gateway.forwardingV4, Gateway.forwardingV6] where state.sysctlOriginals[key] == nil {
+            if let value = Sysctl.read(key) { state.sysctlOriginals[key] = value }
+        }
+        state.providerTable = true
+        _ = state.save(stateDirectory: options.stateDirectory)
+        do { try Nftables.apply(ruleset.text()) } catch { throw .platform(step: "installing nftables table \(ProviderRuleset.table)", error) }
+        do {
+            try Sysctl.write(Gateway.forwardingV4, "1")
+            if provider.config.pool.contains(where: { !$0.address.isV4 }) { try Sysctl.write(Gateway.forwardingV6, "1") }
+        } catch { throw .platform(step: "enabling forwarding", error) }
+        guard let upstream = DNSForwarder.systemUpstream() else {
+            throw .platform(step: "starting the DNS forwarder", PlatformError(call: "resolv.conf", errno: 0,
+                message: "no nameserver in /etc/resolv.conf: the forwarder needs an upstream resolver"))
+        }
+        let forwarder = DNSForwarder(provider: provider, upstream: upstream, log: log)
+        do { try forwarder.start(on: provider.providerAddresses.map(\.address)) } catch {
+            throw .platform(step: "starting the DNS forwarder", error)
+        }
+        self.forwarder = forwarder
+        log.info("provider \(provider.identity.publicIdentity) ready: exit \(provider.config.exit.rawValue) via \(provider.config.wan), pool \(provider.config.pool.map(\.description).joined(separator: ", "))")
+    }
+
+    private func openExit(_ exitConfig: ExitConfig, identity: NodeIdentity, socket: UDPSocket) throws(AgentError) -> ExitSession.Opened {
+        let address: ProviderAddress
+        do { address = try ProviderAddress(parsing: exitConfig.provider) } catch {
+            throw .config(ConfigError(file: options.configPath, line: exitConfig.providerLine, key: "Provider", message: "\(error)"))
+        }
+        let limit = exitConfig.maxPrice.map { SessionPrices(perGiB: $0.perGiB.baseUnits, perMinute: $0.perMinute.baseUnits) }
+            ?? SessionPrices(perGiB: .max, perMinute: .max)
+        let opened = try ExitSession.open(socket: socket, identity: identity, provider: address, maxPrices: limit, log: log)
+        let grant = opened.grant
+        config.interface.addresses = [grant.consumerIPv4, grant.consumerIPv6].compactMap { $0 }
+        config.interface.dns = [grant.dnsIPv4, grant.dnsIPv6].compactMap { $0?.description }
+        config.interface.mtu = Int(grant.mtu)
+        var peer = PeerConfig(publicKey: address.identity.wireGuardPublicKey, line: exitConfig.line)
+        peer.endpoint = EndpointSpec(host: opened.endpoint.address.description, port: opened.endpoint.port)
+        peer.allowedIPs = [IPPrefix(parsing: "0.0.0.0/0"), IPPrefix(parsing: "::/0")].compactMap { $0 }
+        peer.persistentKeepalive = 25
+        config.peers.append(peer)
+        log.info("session \(grant.sessionID) with provider \(address): addresses \(config.interface.addresses.map(\.description).joined(separator: ", ")), dns \(config.interface.dns.joined(separator: ", ")), mtu \(grant.mtu)")
+        return opened
+    }
+
+    private func installDefaultRouting(_ netlink: RouteNetlink, mark: UInt32) throws(AgentError) {
+        let table: UInt32
+        if case .number(let number) = config.interface.table { table = number } else { table = mark }
+        let v6 = config.interface.addresses.contains { !$0.address.isV4 }
+        var state = GatewayState.load(stateDirectory: options.stateDirectory, interface: options.interfaceName)
+            ?? GatewayState(interface: options.interfaceName, firewallMark: mark, table: table, ipv6Rules: v6, sysctlOriginals: [:])
+        state.firewallMark = mark
+        state.table = table
+        if state.sysctlOriginals[Gateway.validMark] == nil, let value = Sysctl.read(Gateway.validMark) {
+            state.sysctlOriginals[Gateway.validMark] = value
+        }
+        _ = state.save(stateDirectory: options.stateDirectory)
+        do {
+            try GatewayRouting.addRules(netlink, mark: mark, table: table, ipv6: v6)
+            try Sysctl.write(Gateway.validMark, "1")
+        } catch {
+            throw .platform(step: "adding policy routing rules (fwmark \(mark), table \(table))", error)
+        }
+        defaultRouting = (mark, table)
+    }
+
+    private func prepareStateDirectory() throws(AgentError) {
+        try StateDirectory.create(options.stateDirectory)
     }
 
     private func resolvePeers() throws(AgentError) -> [(PeerConfig, Endpoint?)] {
@@ -219,7 +370,7 @@ public final class TunnelAgent {
         return out
     }
 
-    private func configureInterface(netlink: RouteNetlink, tun: TUNDevice, mtu: Int) throws(AgentError) {
+    private func configureInterface(netlink: RouteNetlink, tun: TUNDevice, mtu: Int, policyRouted: Bool) throws(AgentError) {
         let name = tun.name
         let index: Int32
         do { index = try netlink.interfaceIndex(named: name) } catch { throw .platform(step: "finding \(name)", error) }
@@ -236,15 +387,16 @@ public final class TunnelAgent {
 
         let table: UInt32
         switch config.interface.table {
-        case .off where gateway == nil: return
+        case .off where !policyRouted: return
         case _ where gateway != nil: table = gateway?.table ?? Gateway.defaultMark
         case .number(let number): table = number
+        case _ where policyRouted: table = config.interface.fwMark ?? Gateway.defaultMark
         default: table = RouteNetlink.mainTable
         }
         for peer in config.peers {
             for prefix in peer.allowedIPs {
                 let network = prefix.network
-                if network.length == 0 && gateway == nil {
+                if network.length == 0 && !policyRouted {
                     // A default route through the tunnel needs policy routing so the
                     // tunnel's own packets do not loop; that is gateway mode's job.
                     log.warning("not routing \(network) through \(name): a default route needs gateway mode ([Gateway] section); other AllowedIPs are routed")
@@ -260,8 +412,12 @@ public final class TunnelAgent {
         }
     }
 
-    private func teardown(netlink: RouteNetlink, tun: TUNDevice) {
-        gateway?.stopRouting(netlink)
+    private func teardown(netlink: RouteNetlink?, tun: TUNDevice) {
+        if let netlink {
+            gateway?.stopRouting(netlink)
+            if let (mark, table) = defaultRouting { GatewayRouting.removeRules(netlink, mark: mark, table: table) }
+        }
+        guard let netlink else { tun.close(); return }
         if let index = try? netlink.interfaceIndex(named: tun.name) {
             for (route, table) in installedRoutes.reversed() {
                 do { try netlink.removeRoute(route, interfaceIndex: index, table: table) } catch {

@@ -43,6 +43,32 @@ public final class UDPSocket: @unchecked Sendable {
         self.family = family
     }
 
+    /// Binds to one address and port only (an IPv4 address as v4-mapped), e.g. a
+    /// service that must answer inside a tunnel and never on the WAN.
+    public init(binding address: SocketAddress) throws(PlatformError) {
+        let fd = socket(AF_INET6, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), Int32(IPPROTO_UDP))
+        guard fd >= 0 else {
+            let code = Glibc.errno
+            throw PlatformError(call: "socket(SOCK_DGRAM)", errno: code,
+                                message: "creating a UDP socket for \(address) failed: " + (PlatformError.commonAdvice(for: code) ?? "check IPv6 support"))
+        }
+        _ = setIntegerSocketOption(fd, Int32(IPPROTO_IPV6), IPV6_V6ONLY, 0)
+        var storage = address.storage
+        let result = withUnsafePointer(to: &storage) { pointer in
+            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in6>.size)) }
+        }
+        guard result == 0 else {
+            let code = Glibc.errno
+            _ = Glibc.close(fd)
+            throw PlatformError(call: "bind", errno: code,
+                                message: "binding UDP \(address) failed: " + (code == EADDRNOTAVAIL ? "the address is not on any interface yet"
+                                    : code == EADDRINUSE ? "another program uses that port" : PlatformError.commonAdvice(for: code) ?? "check the address"))
+        }
+        fileDescriptor = fd
+        family = AF_INET6
+        localPort = address.port
+    }
+
     deinit {
         close()
     }

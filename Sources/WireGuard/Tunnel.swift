@@ -40,6 +40,11 @@ public struct DropCounters: Sendable, Equatable {
 public struct Datagram: Sendable, Equatable {
     public var bytes: [UInt8]
     public var endpoint: Endpoint
+
+    public init(bytes: [UInt8], endpoint: Endpoint) {
+        self.bytes = bytes
+        self.endpoint = endpoint
+    }
 }
 
 public enum SendDecision: Sendable {

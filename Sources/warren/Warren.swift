@@ -2,6 +2,7 @@ import Agent
 import ArgumentParser
 import Glibc
 import LinuxPlatform
+import Session
 import WarrenCrypto
 
 @main
@@ -9,7 +10,7 @@ struct Warren: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "warren",
         abstract: "A WireGuard-compatible VPN agent for routers and single-board computers.",
-        subcommands: [Up.self, Down.self, Status.self, Keygen.self, Pubkey.self, Genpsk.self]
+        subcommands: [Up.self, Down.self, Status.self, Id.self, Keygen.self, Pubkey.self, Genpsk.self]
     )
 }
 
@@ -96,6 +97,31 @@ struct Down: ParsableCommand {
         for line in result.removed { print("removed \(line)") }
         if !result.stoppedAgent && result.removed.isEmpty { print("nothing to remove for \(interface)") }
         if result.removed.contains(where: { $0.hasPrefix("FAILED") }) { Glibc.exit(1) }
+    }
+}
+
+struct Id: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Print this node's public identity (created on first use), for consumers to paste into [Exit] Provider =.")
+
+    @Option(name: .long, help: "State directory holding the identity.")
+    var stateDir: String = AgentOptions.defaultStateDirectory
+
+    @Option(name: .long, help: "This provider's public address and port, to print the full Provider = line.")
+    var endpoint: String?
+
+    func run() throws {
+        do {
+            let identity = try IdentityStore.loadOrCreate(stateDirectory: stateDir)
+            let text = identity.publicIdentity.description
+            if let endpoint {
+                print("\(text)@\(endpoint)")
+            } else {
+                print(text)
+            }
+        } catch {
+            fail("\(error)")
+        }
     }
 }
 

@@ -1,1 +1,0 @@
-// Policy: exit whitelist, host-LAN protection, metering (filled in by the provider work).

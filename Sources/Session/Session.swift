@@ -1,1 +1,0 @@
-// Session: warren's own session protocol (filled in by the provider work).
