@@ -22,6 +22,8 @@ struct GatewayState: Codable, Equatable {
     var sysctlOriginals: [String: String]
     /// Provider mode's nftables table was installed.
     var providerTable: Bool?
+    /// Gateway mode's kill switch table was installed.
+    var gatewayTable: Bool?
 
     static func path(stateDirectory: String, interface: String) -> String {
         "\(stateDirectory)/\(interface).gateway.json"
@@ -107,7 +109,7 @@ final class Gateway: @unchecked Sendable {  // status() only reads constants; st
         // Keep the originals of an earlier run that crashed: today's values are ours.
         let previous = GatewayState.load(stateDirectory: stateDirectory, interface: interface)
         state = GatewayState(interface: interface, firewallMark: mark, table: table, ipv6Rules: tunnelIPv6,
-                             sysctlOriginals: previous?.sysctlOriginals ?? [:])
+                             sysctlOriginals: previous?.sysctlOriginals ?? [:], gatewayTable: true)
     }
 
     /// Step 1, before the TUN device exists: the kill switch and the persisted state.
@@ -153,10 +155,12 @@ final class Gateway: @unchecked Sendable {  // status() only reads constants; st
 
     /// Everything gone: what `warren down` does, with or without a running agent.
     /// Returns a line per thing removed.
-    static func removeEverything(stateDirectory: String, interface: String, netlink: RouteNetlink?) -> [String] {
+    /// `killSwitch` false keeps the gateway table (a plain stop of a non-gateway agent must
+    /// never open another agent's LAN).
+    static func removeEverything(stateDirectory: String, interface: String, netlink: RouteNetlink?, killSwitch: Bool = true) -> [String] {
         var removed: [String] = []
         let state = GatewayState.load(stateDirectory: stateDirectory, interface: interface)
-        if (try? Nftables.tableExists(GatewayRuleset.table)) == true {
+        if killSwitch, (try? Nftables.tableExists(GatewayRuleset.table)) == true {
             do {
                 try Nftables.deleteTable(GatewayRuleset.table)
                 removed.append("nftables table \(GatewayRuleset.table)")

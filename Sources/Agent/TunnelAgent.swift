@@ -123,7 +123,8 @@ public final class TunnelAgent {
             self.gateway = gateway
         } else if GatewayState.load(stateDirectory: options.stateDirectory, interface: name) != nil {
             // The gateway was turned off in the config (or a crash left state): clean it up.
-            for line in Gateway.removeEverything(stateDirectory: options.stateDirectory, interface: name, netlink: try? RouteNetlink()) {
+            let wasGateway = GatewayState.load(stateDirectory: options.stateDirectory, interface: name)?.gatewayTable == true
+            for line in Gateway.removeEverything(stateDirectory: options.stateDirectory, interface: name, netlink: try? RouteNetlink(), killSwitch: wasGateway) {
                 log.info("removed leftover state of an earlier run: \(line)")
             }
         }
@@ -260,7 +261,7 @@ public final class TunnelAgent {
             log.info("kill switch stays armed while the agent is down; `warren down` removes it")
         } else {
             // Nothing of ours should outlive a plain stop.
-            _ = Gateway.removeEverything(stateDirectory: options.stateDirectory, interface: interfaceName, netlink: netlink)
+            _ = Gateway.removeEverything(stateDirectory: options.stateDirectory, interface: interfaceName, netlink: netlink, killSwitch: false)
         }
         return 0
     }

@@ -50,16 +50,19 @@ public struct ExitWhitelist: Sendable {
     /// Parses the text of a whitelist file; `file` only names it in errors.
     public init(parsing text: String, file: String, limits: LearningLimits = .standard) throws(WhitelistError) {
         self.init(limits: limits)
+        // Bytes, not Characters: "\r\n" is one Character, and a CRLF file must still split into lines.
         var lineNumber = 0
-        for rawLine in text.split(separator: "\n", omittingEmptySubsequences: false) {
+        for rawLine in text.utf8.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false) {
             lineNumber += 1
             var content = rawLine
-            if let hash = content.firstIndex(of: "#") { content = content[..<hash] }
-            let words = content.split(whereSeparator: { $0 == " " || $0 == "\t" || $0 == "\r" })
-            guard let entry = words.first else { continue }
+            if let hash = content.firstIndex(of: UInt8(ascii: "#")) { content = content[..<hash] }
+            let words = content.split(whereSeparator: { $0 == UInt8(ascii: " ") || $0 == UInt8(ascii: "\t") || $0 == UInt8(ascii: "\r") })
+            guard let first = words.first, let last = words.last else { continue }
             guard words.count == 1 else {
-                throw WhitelistError(file: file, line: lineNumber, entry: String(content.trimmingBlanks), reason: .multipleEntries)
+                let line = Substring(content[first.startIndex..<last.endIndex])
+                throw WhitelistError(file: file, line: lineNumber, entry: String(line), reason: .multipleEntries)
             }
+            let entry = Substring(first)
             do throws(WhitelistError.Reason) {
                 try add(entry: entry)
             } catch {
@@ -156,14 +159,5 @@ public struct ExitWhitelist: Sendable {
         if name.hasSuffix(".") { name = name.dropLast() }
         if let problem = HostName.problem(in: name) { throw problem }
         domainSuffixes.insert(String(decoding: name.utf8.map(HostName.lowercased), as: UTF8.self))
-    }
-}
-
-extension Substring {
-    fileprivate var trimmingBlanks: Substring {
-        var text = self
-        while let first = text.first, first == " " || first == "\t" || first == "\r" { text = text.dropFirst() }
-        while let last = text.last, last == " " || last == "\t" || last == "\r" { text = text.dropLast() }
-        return text
     }
 }
