@@ -54,6 +54,7 @@ enum GatewayRouting {
         }
     }
 
+    /// Removes both rules in both families (removing an absent rule succeeds).
     static func removeRules(_ netlink: RouteNetlink, mark: UInt32, table: UInt32) {
         // Both families always: a crash may have left v6 rules even if v6 is now blocked.
         for family in [AF_INET, AF_INET6] {
@@ -176,12 +177,13 @@ final class Gateway: @unchecked Sendable {  // status() only reads constants; st
             let mark = state?.firewallMark ?? defaultMark
             let table = state?.table ?? mark
             GatewayRouting.removeRules(netlink, mark: mark, table: table)
-            removed.append("policy routing rules for fwmark \(mark), table \(table)")
+            // Only claim it when this interface had installed them.
+            if state != nil { removed.append("policy routing rules for fwmark \(mark), table \(table)") }
         }
         if let state {
             restoreSysctls(state.sysctlOriginals, log: nil)
             if !state.sysctlOriginals.isEmpty {
-                removed.append("sysctls restored (" + state.sysctlOriginals.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ", ") + ")")
+                removed.append("forwarding settings: restored " + state.sysctlOriginals.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ", "))
             }
         }
         StateFile.remove(GatewayState.path(stateDirectory: stateDirectory, interface: interface))

@@ -101,6 +101,8 @@ public final class TunnelAgent {
         try prepareStateDirectory()
         let name = options.interfaceName
         let file = options.configPath
+        // Touch nothing (the kill switch least of all) while another agent owns this interface.
+        try ensureInterfaceIsFree(name)
 
         // Provider and consumer roles use the node identity's X25519 form as the WireGuard key.
         var identity: NodeIdentity?
@@ -257,8 +259,11 @@ public final class TunnelAgent {
             for line in Gateway.removeEverything(stateDirectory: options.stateDirectory, interface: interfaceName, netlink: netlink) {
                 log.info("down: removed \(line)")
             }
-        } else if gateway != nil {
+        } else if let gateway, gateway.config.killSwitch {
             log.info("kill switch stays armed while the agent is down; `warren down` removes it")
+        } else if gateway != nil {
+            // KillSwitch = off: the LAN is not to be held closed, so nothing of ours stays.
+            _ = Gateway.removeEverything(stateDirectory: options.stateDirectory, interface: interfaceName, netlink: netlink)
         } else {
             // Nothing of ours should outlive a plain stop.
             _ = Gateway.removeEverything(stateDirectory: options.stateDirectory, interface: interfaceName, netlink: netlink, killSwitch: false)
@@ -348,6 +353,18 @@ public final class TunnelAgent {
             throw .platform(step: "adding policy routing rules (fwmark \(mark), table \(table))", error)
         }
         defaultRouting = (mark, table)
+    }
+
+    private func ensureInterfaceIsFree(_ name: String) throws(AgentError) {
+        let socketPath = AgentOptions.controlSocketPath(runDirectory: options.runDirectory, interface: name)
+        if (try? ControlSocketClient.request(path: socketPath, line: "status", timeoutSeconds: 2)) != nil {
+            throw .platform(step: "starting \(name)", PlatformError(call: "connect", errno: EBUSY,
+                message: "another warren agent is running for interface \(name) (it answers on \(socketPath)): stop it first or choose another --interface"))
+        }
+        if let netlink = try? RouteNetlink(), (try? netlink.interfaceIndex(named: name)) != nil {
+            throw .platform(step: "starting \(name)", PlatformError(call: "rtnl_link_get_kernel", errno: EEXIST,
+                message: "an interface named \(name) already exists (another program owns it): remove it or choose another --interface"))
+        }
     }
 
     private func prepareStateDirectory() throws(AgentError) {

@@ -52,7 +52,10 @@ public struct HostProtection: Sendable {
             return HostProtection.isProtectedV4(address)
         case .v6(let hi, let lo):
             if let embedded = HostProtection.embeddedV4(hi: hi, lo: lo) {
-                return HostProtection.isProtectedV4(embedded) || hostAddresses.contains(.v4(embedded))
+                let v4 = IPAddress.v4(embedded)
+                if HostProtection.isProtectedV4(embedded) || hostAddresses.contains(v4) { return true }
+                for prefix in localPrefixes where prefix.contains(v4) { return true }
+                return false
             }
             let top16 = hi >> 48
             return top16 & 0xffc0 == 0xfe80        // fe80::/10 link-local

@@ -589,3 +589,429 @@ pair_down() {
 	done
 	return 0
 }
+
+# ---------------------------------------------------------------- more namespaces, captures
+
+# veth_pair NS_A IF_A NS_B IF_B — a veth cable between two namespaces, both ends up
+veth_pair() {
+	ip -n "$1" link add "$2" type veth peer name "$4" netns "$3" || return 1
+	ip -n "$1" link set "$2" up && ip -n "$3" link set "$4" up
+}
+
+# addr_add NS DEV ADDR/LEN... — v4 and v6 addresses (v6 without DAD), then the device up
+addr_add() {
+	local ns=$1 dev=$2 a; shift 2
+	for a in "$@"; do
+		if [[ $a == *:* ]]; then
+			ip -n "$ns" addr add "$a" dev "$dev" nodad || return 1
+		else
+			ip -n "$ns" addr add "$a" dev "$dev" || return 1
+		fi
+	done
+	ip -n "$ns" link set "$dev" up
+}
+
+# sysctl_is NS KEY VALUE — the namespace's sysctl has this value
+sysctl_is() {
+	local v
+	v=$(ip netns exec "$1" sysctl -n "$2" 2>&1)
+	if [[ $v == "$3" ]]; then
+		echo "$2 = $v"
+		return 0
+	fi
+	echo "$2 = $v, expected $3"
+	return 1
+}
+
+# Several captures at once, by name (capture_start above keeps a single one).
+#   pcap_start NAME NS IF FILE [FILTER]   returns once tcpdump is capturing
+#   pcap_stop NAME
+#   pcap_read FILE [FILTER]               one line per packet (tcpdump -r -nn); fails if tcpdump does
+declare -A PCAP_PID=()
+pcap_start() {
+	local name=$1 ns=$2 ifname=$3 file=$4 filter=${5:-}
+	trace "$ns: tcpdump -i $ifname -nn -U --immediate-mode -Z root -w $file $filter (capture $name)"
+	# shellcheck disable=SC2086 # an empty filter must vanish
+	ip netns exec "$ns" timeout 600 tcpdump -i "$ifname" -nn -U --immediate-mode -Z root -w "$file" $filter \
+		>"$file.log" 2>&1 &
+	PCAP_PID[$name]=$!
+	BG_PIDS+=("${PCAP_PID[$name]}")
+	local out
+	out=$(wait_for 10 "tcpdump on $ifname in $ns to start" grep -q "listening on" "$file.log") || {
+		cat "$file.log"; echo "$out"; return 1; }
+}
+pcap_stop() {
+	local pid=${PCAP_PID[$1]:-} i
+	[[ -n $pid ]] || return 0
+	sleep 0.2 # let the last packets reach the file
+	kill -INT "$pid" 2>/dev/null
+	for ((i = 0; i < 50; i++)); do
+		kill -0 "$pid" 2>/dev/null || break
+		sleep 0.1
+	done
+	stop_pid "$pid" 1
+	wait "$pid" 2>/dev/null
+	unset "PCAP_PID[$1]"
+	return 0
+}
+pcap_read() {
+	local file=$1 filter=${2:-} err
+	err=$(mktemp "$E2E_TMP/tcpdump-r.XXXXXX")
+	# shellcheck disable=SC2086
+	if ! tcpdump -r "$file" -nn -tt $filter 2>"$err"; then
+		echo "tcpdump -r $file failed: $(grep -v '^reading from' "$err" | head -n 3)" >&2
+		rm -f "$err"
+		return 1
+	fi
+	rm -f "$err"
+}
+
+# nft_counter NS FAMILY TABLE NAME — packets of a named nftables counter
+nft_counter() {
+	ip netns exec "$1" nft -j list counter "$2" "$3" "$4" | "$PYTHON" -c '
+import json, sys
+for o in json.load(sys.stdin)["nftables"]:
+    if "counter" in o:
+        print(o["counter"]["packets"]); break
+else:
+    sys.exit(1)'
+}
+
+# json_expect JSON PATH=VALUE... — each dotted PATH of the JSON document equals VALUE (a JSON
+# literal: 51820, true, "block", ["lan0"]); prints the mismatches, or the values that matched.
+json_expect() {
+	"$PYTHON" -c '
+import json, sys
+try:
+    doc = json.loads(sys.argv[1])
+except ValueError as err:
+    print(f"not JSON ({err}): {sys.argv[1][:200]!r}"); sys.exit(1)
+bad, good = [], []
+for item in sys.argv[2:]:
+    path, _, want = item.partition("=")
+    node, ok = doc, True
+    for part in path.split("."):
+        if isinstance(node, dict) and part in node:
+            node = node[part]
+        else:
+            ok = False; break
+    if not ok:
+        bad.append(f"{path} missing"); continue
+    if node != json.loads(want):
+        bad.append(f"{path} is {json.dumps(node)}, expected {want}")
+    else:
+        good.append(f"{path}={json.dumps(node)}")
+if bad:
+    print("; ".join(bad)); sys.exit(1)
+print(", ".join(good))' "$@"
+}
+
+# ---------------------------------------------------------------- whole-home gateway topology
+#
+#   client  192.168.50.10 fd50::10 ─┐ lanp1
+#                                   ├─ lan0 (bridge) [gw] wan0 ──── r-gw [router] r-exit ──── wan0 [exit]
+#   client2 192.168.50.7  fd50::7  ─┘ lanp2  .50.1      172.30.1.2  .1.1          .2.1       172.30.2.2
+#                                           fd50::1     2001:db8:1::2             r-web      2001:db8:2::2
+#                                                                                   │        wgx: 10.64.0.1 fd64::1
+#                                                                       eth0 [web] 172.30.3.2 2001:db8:3::2
+#
+# The router is "the internet": it knows its three links and nothing else, so neither the LAN
+# nor the tunnel addresses can be reached back without NAT. The exit runs wireguard-go as the
+# WireGuard server on port 51820 (peer: the gateway, 10.64.0.2 and fd64::2), masquerades
+# 10.64.0.0/24 and fd64::/64 out of its wan0 and answers DNS on 10.64.0.1 and fd64::1 (dnsd.py:
+# every A question gets the web server's address); web runs whoami.py on port 80.
+#
+#   wh_topo_up          the six namespaces, addresses, routes, the exit's NAT; gw forwards nothing yet
+#   wh_keys             WH_GW_KEY/WH_GW_PUB, WH_EXIT_KEY/WH_EXIT_PUB
+#   wh_exit_start       wireguard-go on the exit (node EXIT); node_stop EXIT stops it
+#   wh_services_start   whoami.py on web, dnsd.py on exit
+#   wh_gateway_conf FILE key=value...   the gateway's warren config ([Gateway] section included)
+#   wh_whoami NS URL    what the web server says the client's address is
+WH_CLIENT="wre2e-$$-client" WH_CLIENT2="wre2e-$$-client2" WH_GW="wre2e-$$-gw"
+WH_ROUTER="wre2e-$$-router" WH_EXIT="wre2e-$$-exit" WH_WEB="wre2e-$$-web"
+WH_C4=192.168.50.10 WH_C6=fd50::10 WH_C2_4=192.168.50.7 WH_C2_6=fd50::7
+WH_LAN4=192.168.50.1 WH_LAN6=fd50::1
+WH_WAN4=172.30.1.2 WH_WAN6=2001:db8:1::2
+WH_EXIT4=172.30.2.2 WH_EXIT6=2001:db8:2::2
+WH_WEB4=172.30.3.2 WH_WEB6=2001:db8:3::2
+WH_XT4=10.64.0.1 WH_XT6=fd64::1 # the exit's tunnel addresses, also the resolver
+WH_GT4=10.64.0.2 WH_GT6=fd64::2 # the gateway's
+WH_PORT=51820
+WH_LAN=lan0 WH_WAN=wan0
+WH_TUN="wgw$$" WH_XIF="wgx$$"
+
+wh_topo_up() {
+	local ns
+	for ns in "$WH_CLIENT" "$WH_CLIENT2" "$WH_GW" "$WH_ROUTER" "$WH_EXIT" "$WH_WEB"; do
+		ns_add "$ns" || return 1
+	done
+	veth_pair "$WH_CLIENT" eth0 "$WH_GW" lanp1 &&
+		veth_pair "$WH_CLIENT2" eth0 "$WH_GW" lanp2 &&
+		veth_pair "$WH_GW" "$WH_WAN" "$WH_ROUTER" r-gw &&
+		veth_pair "$WH_ROUTER" r-exit "$WH_EXIT" wan0 &&
+		veth_pair "$WH_ROUTER" r-web "$WH_WEB" eth0 || return 1
+	# The LAN is a bridge, as on a home router.
+	ip -n "$WH_GW" link add "$WH_LAN" type bridge stp_state 0 mcast_snooping 0 || return 1
+	ip -n "$WH_GW" link set lanp1 master "$WH_LAN" && ip -n "$WH_GW" link set lanp2 master "$WH_LAN" || return 1
+	addr_add "$WH_GW" "$WH_LAN" "$WH_LAN4/24" "$WH_LAN6/64" &&
+		addr_add "$WH_GW" "$WH_WAN" "$WH_WAN4/24" "$WH_WAN6/64" &&
+		addr_add "$WH_CLIENT" eth0 "$WH_C4/24" "$WH_C6/64" &&
+		addr_add "$WH_CLIENT2" eth0 "$WH_C2_4/24" "$WH_C2_6/64" &&
+		addr_add "$WH_ROUTER" r-gw 172.30.1.1/24 2001:db8:1::1/64 &&
+		addr_add "$WH_ROUTER" r-exit 172.30.2.1/24 2001:db8:2::1/64 &&
+		addr_add "$WH_ROUTER" r-web 172.30.3.1/24 2001:db8:3::1/64 &&
+		addr_add "$WH_EXIT" wan0 "$WH_EXIT4/24" "$WH_EXIT6/64" &&
+		addr_add "$WH_WEB" eth0 "$WH_WEB4/24" "$WH_WEB6/64" || return 1
+	local gw4 gw6
+	for ns in "$WH_CLIENT" "$WH_CLIENT2"; do
+		ip -n "$ns" route add default via "$WH_LAN4" && ip -n "$ns" -6 route add default via "$WH_LAN6" || return 1
+	done
+	for ns in "$WH_GW:1" "$WH_EXIT:2" "$WH_WEB:3"; do
+		gw4=172.30.${ns##*:}.1 gw6=2001:db8:${ns##*:}::1
+		ip -n "${ns%:*}" route add default via "$gw4" && ip -n "${ns%:*}" -6 route add default via "$gw6" || return 1
+	done
+	ip netns exec "$WH_ROUTER" sysctl -qw net.ipv4.ip_forward=1 net.ipv6.conf.all.forwarding=1 || return 1
+	ip netns exec "$WH_EXIT" sysctl -qw net.ipv4.ip_forward=1 net.ipv6.conf.all.forwarding=1 || return 1
+	# The gateway forwards nothing until the agent (or a test) says so.
+	ip netns exec "$WH_GW" sysctl -qw net.ipv4.ip_forward=0 net.ipv6.conf.all.forwarding=0 || return 1
+	ip netns exec "$WH_EXIT" nft -f - <<-NFT || return 1
+		table inet exit_nat {
+			chain postrouting {
+				type nat hook postrouting priority srcnat; policy accept;
+				oifname "wan0" ip saddr 10.64.0.0/24 masquerade
+				oifname "wan0" ip6 saddr fd64::/64 masquerade
+			}
+		}
+	NFT
+	wait_for 10 "client → gw (v4)" ip netns exec "$WH_CLIENT" ping -n -c 1 -W 1 "$WH_LAN4" &&
+		wait_for 10 "client → gw (v6)" ip netns exec "$WH_CLIENT" ping -n -c 1 -W 1 "$WH_LAN6" &&
+		wait_for 10 "client2 → gw (v4)" ip netns exec "$WH_CLIENT2" ping -n -c 1 -W 1 "$WH_LAN4" &&
+		wait_for 10 "gw → web through the router (v4)" ip netns exec "$WH_GW" ping -n -c 1 -W 1 "$WH_WEB4" &&
+		wait_for 10 "gw → web through the router (v6)" ip netns exec "$WH_GW" ping -n -c 1 -W 1 "$WH_WEB6" &&
+		wait_for 10 "exit → web through the router (v4)" ip netns exec "$WH_EXIT" ping -n -c 1 -W 1 "$WH_WEB4" &&
+		wait_for 10 "exit → web through the router (v6)" ip netns exec "$WH_EXIT" ping -n -c 1 -W 1 "$WH_WEB6" ||
+		return 1
+	echo "client, client2, gw, router, exit and web namespaces up"
+}
+
+wh_keys() {
+	WH_GW_KEY=$(genkey) WH_EXIT_KEY=$(genkey)
+	WH_GW_PUB=$(pubkey <<<"$WH_GW_KEY") WH_EXIT_PUB=$(pubkey <<<"$WH_EXIT_KEY")
+}
+
+# wh_exit_start — wireguard-go as the exit's WireGuard server (node EXIT); it learns the
+# gateway's endpoint from the gateway's handshake.
+wh_exit_start() {
+	write_conf "$E2E_TMP/exit.conf" priv="$WH_EXIT_KEY" addr="$WH_XT4/24,$WH_XT6/64" port=$WH_PORT \
+		peer="$WH_GW_PUB" allowed="$WH_GT4/32,$WH_GT6/128"
+	node_start EXIT wireguard-go "$WH_EXIT" "$WH_XIF" "$E2E_TMP/exit.conf" || return 1
+	wait_for 10 "the exit's UDP port $WH_PORT" udp_listening "$WH_EXIT" "$WH_PORT"
+}
+
+WH_WEB_LOG="" WH_DNS_LOG=""
+wh_services_start() {
+	WH_WEB_LOG=$E2E_TMP/whoami.log WH_DNS_LOG=$E2E_TMP/dnsd.log
+	: >"$WH_WEB_LOG"
+	: >"$WH_DNS_LOG"
+	trace "$WH_WEB: whoami.py --port 80 (background)"
+	ip netns exec "$WH_WEB" timeout 3600 "$PYTHON" "$E2E_DIR/whoami.py" --port 80 --log "$WH_WEB_LOG" \
+		"$WH_WEB4" "$WH_WEB6" >"$E2E_TMP/whoami.out" 2>&1 &
+	BG_PIDS+=("$!")
+	trace "$WH_EXIT: dnsd.py serve $WH_XT4 $WH_XT6 (background)"
+	ip netns exec "$WH_EXIT" timeout 3600 "$PYTHON" "$E2E_DIR/dnsd.py" serve --a "$WH_WEB4" --aaaa "$WH_WEB6" \
+		--log "$WH_DNS_LOG" "$WH_XT4" "$WH_XT6" >"$E2E_TMP/dnsd.out" 2>&1 &
+	BG_PIDS+=("$!")
+	wait_for 10 "whoami.py on web port 80" tcp_listening "$WH_WEB" 80 &&
+		wait_for 10 "dnsd.py on the exit's port 53" tcp_listening "$WH_EXIT" 53 || {
+		cat "$E2E_TMP/whoami.out" "$E2E_TMP/dnsd.out"; return 1; }
+}
+
+# wh_gateway_conf FILE key=value... — keys: priv addr dns mtu port fwmark peer endpoint allowed
+# keepalive lan killswitch bypass ipv6. Defaults: the gateway's key and 10.64.0.2/32, DNS
+# 10.64.0.1, port 51820, the exit as peer at 172.30.2.2:51820 with 0.0.0.0/0, ::/0 and
+# keepalive 5, LAN = lan0; empty values leave the key out.
+wh_gateway_conf() {
+	local file=$1; shift
+	local priv=${WH_GW_KEY:-} addr="$WH_GT4/32" dns=$WH_XT4 mtu=1420 port=$WH_PORT fwmark=""
+	local peer=${WH_EXIT_PUB:-} endpoint="$WH_EXIT4:$WH_PORT" allowed="0.0.0.0/0, ::/0" keepalive=5
+	local lan=$WH_LAN killswitch="" bypass="" ipv6="" kv
+	for kv in "$@"; do
+		case $kv in
+		priv=*) priv=${kv#*=} ;; addr=*) addr=${kv#*=} ;; dns=*) dns=${kv#*=} ;;
+		mtu=*) mtu=${kv#*=} ;; port=*) port=${kv#*=} ;; fwmark=*) fwmark=${kv#*=} ;;
+		peer=*) peer=${kv#*=} ;; endpoint=*) endpoint=${kv#*=} ;; allowed=*) allowed=${kv#*=} ;;
+		keepalive=*) keepalive=${kv#*=} ;; lan=*) lan=${kv#*=} ;; killswitch=*) killswitch=${kv#*=} ;;
+		bypass=*) bypass=${kv#*=} ;; ipv6=*) ipv6=${kv#*=} ;;
+		*) echo "wh_gateway_conf: unknown key $kv" >&2; return 1 ;;
+		esac
+	done
+	{
+		echo "[Interface]"
+		echo "PrivateKey = $priv"
+		[[ -n $addr ]] && echo "Address = $addr"
+		[[ -n $dns ]] && echo "DNS = $dns"
+		[[ -n $mtu ]] && echo "MTU = $mtu"
+		[[ -n $port ]] && echo "ListenPort = $port"
+		[[ -n $fwmark ]] && echo "FwMark = $fwmark"
+		echo
+		echo "[Peer]"
+		echo "PublicKey = $peer"
+		[[ -n $endpoint ]] && echo "Endpoint = $endpoint"
+		echo "AllowedIPs = $allowed"
+		[[ -n $keepalive ]] && echo "PersistentKeepalive = $keepalive"
+		echo
+		echo "[Gateway]"
+		echo "LAN = $lan"
+		[[ -n $killswitch ]] && echo "KillSwitch = $killswitch"
+		[[ -n $bypass ]] && echo "Bypass = $bypass"
+		[[ -n $ipv6 ]] && echo "IPv6 = $ipv6"
+	} >"$file"
+	chmod 600 "$file"
+}
+
+# wh_whoami NS URL [SECONDS] — one HTTP GET; prints the address the web server saw
+wh_whoami() {
+	ip netns exec "$1" curl -sS -g --max-time "${3:-5}" "$2"
+}
+
+# wh_seen_as NS URL EXPECTED [SECONDS] — wait (bounded) for an answer, then it must be EXPECTED
+wh_seen_as() {
+	local ns=$1 url=$2 want=$3 seconds=${4:-15} got="" i
+	for ((i = 0; i < seconds; i++)); do
+		got=$(wh_whoami "$ns" "$url" 1 2>&1) && break
+		got=""
+		sleep 0.5
+	done
+	if [[ -z $got ]]; then
+		wh_whoami "$ns" "$url" 2 2>&1 | tail -n 1
+		echo "no HTTP answer from $url within about $((seconds * 3 / 2)) s"
+		return 1
+	fi
+	if [[ $got == "$want" ]]; then
+		echo "$url answered: the web server sees $got"
+		return 0
+	fi
+	echo "$url answered: the web server sees $got, expected $want"
+	return 1
+}
+
+# wh_client_traffic NS SECONDS — the kind of traffic a LAN device makes, toward the internet
+# (pings v4 and v6, TCP connections to the web server, DNS to an outside resolver); bounded,
+# failures ignored.
+wh_client_traffic() {
+	local ns=$1 s=$2 i p4 p6
+	ip netns exec "$ns" timeout $((s + 3)) ping -n -q -i 0.2 -c $((s * 5)) -W 1 "$WH_WEB4" >/dev/null 2>&1 &
+	p4=$!
+	ip netns exec "$ns" timeout $((s + 3)) ping -6 -n -q -i 0.5 -c $((s * 2)) -W 1 "$WH_WEB6" >/dev/null 2>&1 &
+	p6=$!
+	for ((i = 0; i < s; i++)); do
+		ip netns exec "$ns" curl -s -o /dev/null --connect-timeout 0.4 --max-time 0.5 "http://$WH_WEB4/" >/dev/null 2>&1
+		ip netns exec "$ns" timeout 2 "$PYTHON" "$E2E_DIR/dnsd.py" query 9.9.9.9 "noise$i.warren.test" --timeout 0.3 \
+			>/dev/null 2>&1
+	done
+	wait "$p4" "$p6" 2>/dev/null
+	return 0
+}
+
+# What may appear on the gateway's WAN: the tunnel's UDP flow between gw:51820 and exit:51820,
+# ICMP errors about that flow (the exit's port is closed while wireguard-go is down), ARP,
+# link-local and multicast IPv6 (neighbour discovery, MLD) and ND messages.
+wh_tunnel_filter() {
+	echo "udp and ((src host $WH_WAN4 and src port $WH_PORT and dst host $WH_EXIT4 and dst port $WH_PORT)" \
+		"or (src host $WH_EXIT4 and src port $WH_PORT and dst host $WH_WAN4 and dst port $WH_PORT))"
+}
+wh_allowed_filter() {
+	echo "arp or ($(wh_tunnel_filter))" \
+		"or (icmp and src host $WH_EXIT4 and dst host $WH_WAN4 and icmp[0] == 3 and icmp[17] == 17 and icmp[30:2] == $WH_PORT)" \
+		"or (ip6 and (src net fe80::/10 or dst net ff00::/8))" \
+		"or (ip6 and ip6[6] == 58 and ip6[40] >= 133 and ip6[40] <= 137)"
+}
+
+# wh_wan_clean PCAP [MIN_TUNNEL] — nothing but what wh_allowed_filter lets through, and at
+# least MIN_TUNNEL packets of the tunnel's flow (to show the capture worked).
+wh_wan_clean() {
+	local f=$1 min=${2:-0} total tunnel leaks n
+	total=$(pcap_read "$f" | wc -l) && tunnel=$(pcap_read "$f" "$(wh_tunnel_filter)" | wc -l) &&
+		leaks=$(pcap_read "$f" "not ($(wh_allowed_filter))") || { echo "could not read $f"; return 1; }
+	n=$(grep -c . <<<"$leaks")
+	if [[ $n -gt 0 ]]; then
+		head -n 12 <<<"$leaks"
+		echo "$n packet(s) on $WH_WAN besides the tunnel's UDP flow (first ones above; $total captured)"
+		return 1
+	fi
+	if [[ $tunnel -lt $min ]]; then
+		echo "only $tunnel packet(s) of the tunnel's UDP flow among $total captured on $WH_WAN, expected >= $min"
+		return 1
+	fi
+	echo "$total packet(s) on $WH_WAN, $tunnel of them the tunnel's UDP flow, nothing else"
+}
+
+# pcap_count_at_least PCAP FILTER MIN WHAT — the capture holds at least MIN such packets
+pcap_count_at_least() {
+	local n
+	n=$(pcap_read "$1" "$2" | wc -l) || { echo "could not read $1"; return 1; }
+	if [[ $n -ge $3 ]]; then
+		echo "$n packet(s) of $4 captured"
+		return 0
+	fi
+	echo "only $n packet(s) of $4 captured (expected >= $3)"
+	return 1
+}
+
+# wh_gateway_clean — nothing of a gateway agent left in the gw namespace: no nft table
+# "inet warren", no ip rule mentioning the mark, table 51820 or suppress_prefixlength, no
+# route in table 51820, no TUN device.
+wh_gateway_clean() {
+	local bad=() out
+	ip netns exec "$WH_GW" nft list table inet warren >/dev/null 2>&1 && bad+=("nft table inet warren still there")
+	out=$({ ip -n "$WH_GW" -4 rule show; ip -n "$WH_GW" -6 rule show; } 2>&1 | grep -E '0xca6c|51820|suppress_prefixlength')
+	[[ -n $out ]] && bad+=("ip rules left: $(tr '\n' ';' <<<"$out")")
+	out=$({ ip -n "$WH_GW" -4 route show table 51820; ip -n "$WH_GW" -6 route show table 51820; } 2>/dev/null)
+	[[ -n $out ]] && bad+=("routes left in table 51820: $(tr '\n' ';' <<<"$out")")
+	link_exists "$WH_GW" "$WH_TUN" && bad+=("device $WH_TUN still there")
+	if [[ ${#bad[@]} -gt 0 ]]; then
+		printf '%s\n' "${bad[@]}"
+		return 1
+	fi
+	echo "no inet warren table, no rules for 0xca6c/51820/suppress_prefixlength, table 51820 empty, no $WH_TUN"
+}
+
+# ---------------------------------------------------------------- per-namespace /etc files (provider suite)
+#
+#   netns_etc_file NS NAME CONTENT   writes /etc/netns/NS/NAME (ip netns exec bind-mounts it over
+#                                    /etc/NAME inside NS), e.g. a resolv.conf for the namespace;
+#                                    the directory is removed on exit, before the namespaces go
+E2E_ETC_NETNS=()
+etc_netns_cleanup() {
+	local d
+	for d in "${E2E_ETC_NETNS[@]}"; do
+		# Only directories this suite made, for its own namespaces.
+		[[ $d == /etc/netns/wre2e-$$-* ]] && rm -rf "$d"
+	done
+	return 0
+}
+netns_etc_file() {
+	local ns=$1 name=$2 content=$3 dir="/etc/netns/$1"
+	[[ $ns == wre2e-$$-* ]] || { echo "netns_etc_file: $ns is not one of this suite's namespaces"; return 1; }
+	mkdir -p "$dir" || return 1
+	printf '%s\n' "$content" >"$dir/$name" || return 1
+	E2E_ETC_NETNS+=("$dir")
+	# Run before lib.sh's cleanup, keeping the exit status it reports.
+	trap 'e2e_rc=$?; etc_netns_cleanup; (exit $e2e_rc); cleanup' EXIT
+	echo "$dir/$name: $(tr '\n' ' ' <"$dir/$name")"
+}
+
+# node_eval NAME EXPR — a Python expression over warren status --json of node NAME (the
+# document is `d`); prints its value (JSON for lists and objects)
+node_eval() {
+	local j
+	j=$(node_json "$1") || { echo "warren status --json of $1 failed"; return 1; }
+	"$PYTHON" -c '
+import json, sys
+d = json.loads(sys.argv[1])
+try:
+    v = eval(sys.argv[2], {"d": d, "len": len, "sum": sum, "sorted": sorted})
+except (KeyError, IndexError, TypeError) as err:
+    print(f"status has no {sys.argv[2]} ({err!r})"); sys.exit(1)
+print(json.dumps(v) if isinstance(v, (list, dict, bool)) or v is None else v)' "$j" "$2"
+}
