@@ -21,6 +21,11 @@ let package = Package(
             pkgConfig: "libnl-route-3.0",
             providers: [.apt(["libnl-3-dev", "libnl-route-3-dev"])]
         ),
+        .systemLibrary(
+            name: "CSecp256k1",
+            pkgConfig: "libsecp256k1",
+            providers: [.apt(["libsecp256k1-dev"])]
+        ),
         .target(name: "CLinuxShim"),
 
         // Pure layers: bytes and time in, bytes and timers out.
@@ -28,6 +33,7 @@ let package = Package(
         .target(name: "WireGuard", dependencies: ["WarrenCrypto"]),
         .target(name: "Session", dependencies: ["WarrenCrypto", "WireGuard", "CSodium"]),
         .target(name: "Policy", dependencies: ["WireGuard"]),
+        .target(name: "Payment", dependencies: ["WarrenCrypto", "WireGuard", "CSecp256k1", "CSodium"]),
 
         // Thin typed wrappers over Linux.
         .target(name: "LinuxPlatform", dependencies: ["CLinuxShim", "CNetlink"]),
@@ -48,6 +54,7 @@ let package = Package(
         .testTarget(name: "AgentTests", dependencies: ["Agent", "WireGuard"]),
         .testTarget(name: "SessionTests", dependencies: ["Session", "WireGuard", "WarrenCrypto"]),
         .testTarget(name: "PolicyTests", dependencies: ["Policy", "WireGuard"]),
+        .testTarget(name: "PaymentTests", dependencies: ["Payment", "WireGuard", "WarrenCrypto"]),
         .testTarget(name: "LinuxPlatformTests", dependencies: ["LinuxPlatform"]),
     ],
     swiftLanguageModes: [.v6]

@@ -5,7 +5,7 @@ REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 
 # Debian packages the build and the end-to-end suites need.
 WARREN_APT_PACKAGES=(
-	libsodium-dev libnl-3-dev libnl-route-3-dev pkg-config
+	libsodium-dev libnl-3-dev libnl-route-3-dev libsecp256k1-dev pkg-config
 	nftables iproute2 iputils-ping wireguard-go wireguard-tools iperf3 tcpdump
 	python3 curl git ca-certificates binutils procps coreutils
 )

@@ -1,0 +1,1 @@
+// Payment: wallet key, vouchers, invoices, ledger (filled in by the payment work).
