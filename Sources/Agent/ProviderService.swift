@@ -140,7 +140,7 @@ final class ProviderService: @unchecked Sendable {
             return .refused(SessionRefusal(reason: .full, prices: prices, text: "no free session (MaxSessions \(config.maxSessions))"))
         }
         if isNew {
-            plane?.tunnel.withLock { $0.addPeer(publicKey: request.consumerWireGuardKey, allowedIPs: addresses) }
+            _ = plane?.tunnel.withLock { $0.addPeer(publicKey: request.consumerWireGuardKey, allowedIPs: addresses) }
             log.info("session \(grant.sessionID) opened for \(request.consumer) at \(addresses.map(\.description).joined(separator: ", "))")
         }
         return .accepted(grant)
