@@ -44,7 +44,7 @@ let package = Package(
         .executableTarget(
             name: "warren",
             dependencies: [
-                "Agent", "WarrenCrypto", "LinuxPlatform", "Session",
+                "Agent", "WarrenCrypto", "LinuxPlatform", "Session", "Payment",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),

@@ -134,6 +134,8 @@ public final class TunnelAgent {
         let socket: UDPSocket
         do {
             socket = try UDPSocket(port: config.interface.listenPort ?? 0)
+            // As wireguard-go: 7 MiB each way, so bursts at line rate are not dropped between reads.
+            if !socket.setBufferSizes(7 << 20) { log.warning("UDP buffers capped by net.core.rmem_max/wmem_max (no CAP_NET_ADMIN)") }
         } catch {
             throw .platform(step: "opening UDP port \(config.interface.listenPort ?? 0)", error)
         }
@@ -393,6 +395,9 @@ public final class TunnelAgent {
         let index: Int32
         do { index = try netlink.interfaceIndex(named: name) } catch { throw .platform(step: "finding \(name)", error) }
         do { try netlink.setLink(index: index, up: false, mtu: mtu) } catch { throw .platform(step: "setting MTU \(mtu) on \(name)", error) }
+        // No automatic IPv6 link-local address (as kernel WireGuard): otherwise neighbour
+        // discovery and multicast chatter go into the tunnel and the peer drops them.
+        try? Sysctl.write("net.ipv6.conf.\(name).addr_gen_mode", "1")
         for address in config.interface.addresses {
             do {
                 try netlink.addAddress(address.description, interfaceIndex: index)
