@@ -39,7 +39,7 @@ let package = Package(
         .target(name: "LinuxPlatform", dependencies: ["CLinuxShim", "CNetlink"]),
 
         // The agent: config, data-plane threads, control socket.
-        .target(name: "Agent", dependencies: ["WireGuard", "WarrenCrypto", "LinuxPlatform", "Session", "Policy"]),
+        .target(name: "Agent", dependencies: ["WireGuard", "WarrenCrypto", "LinuxPlatform", "Session", "Policy", "Payment"]),
 
         .executableTarget(
             name: "warren",

@@ -2,6 +2,7 @@ import Agent
 import ArgumentParser
 import Glibc
 import LinuxPlatform
+import Payment
 import Session
 import WarrenCrypto
 
@@ -10,7 +11,7 @@ struct Warren: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "warren",
         abstract: "A WireGuard-compatible VPN agent for routers and single-board computers.",
-        subcommands: [Up.self, Down.self, Status.self, Id.self, Keygen.self, Pubkey.self, Genpsk.self]
+        subcommands: [Up.self, Down.self, Status.self, Id.self, Wallet.self, VoucherTool.self, Keygen.self, Pubkey.self, Genpsk.self]
     )
 }
 
@@ -121,6 +122,30 @@ struct Id: ParsableCommand {
             }
         } catch {
             fail("\(error)")
+        }
+    }
+}
+
+struct Wallet: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Print this node's payment address (EIP-55; the key is created on first use) and its balance on the settlement backend.")
+
+    @Option(name: .long, help: "State directory holding the wallet key.")
+    var stateDir: String = AgentOptions.defaultStateDirectory
+
+    @Option(name: .long, help: "Directory of the local ledger (the single-machine stand-in for the on-chain contract).")
+    var ledger: String = AgentOptions.defaultStateDirectory + "/ledger"
+
+    func run() throws {
+        let key: WalletKey
+        do { key = try WalletStore.loadOrCreate(stateDirectory: stateDir) } catch { fail("\(error)") }
+        print("address: \(key.address)")
+        do {
+            let backend = try LocalLedger(directory: ledger)
+            let balance = try backend.balance(of: key.address)
+            print("balance: \(TokenAmount(baseUnits: balance)) (local ledger \(ledger))")
+        } catch {
+            print("balance: unavailable (local ledger \(ledger): \(error))")
         }
     }
 }

@@ -1,1 +1,0 @@
-// Payment: wallet key, vouchers, invoices, ledger (filled in by the payment work).
