@@ -87,11 +87,12 @@ struct ConfigParser {
                 extraSections.append(RawSection(name: name, line: section.line, entries: entries))
             }
         }
-        guard let interface else {
+        // A provider or a consumer of one uses the node identity's key instead, and may
+        // leave out [Interface] altogether.
+        let usesIdentity = extraSections.contains { $0.name == "Provider" || $0.name == "Exit" }
+        guard let interface = interface ?? (usesIdentity ? InterfaceConfig(privateKey: []) : nil) else {
             throw error(nil, nil, "has no [Interface] section (every config needs one, with at least a PrivateKey)")
         }
-        // A provider or a consumer of one uses the node identity's key instead.
-        let usesIdentity = extraSections.contains { $0.name == "Provider" || $0.name == "Exit" }
         if interface.privateKey.isEmpty && !usesIdentity {
             throw error(interfaceLine, InterfaceKey.privateKey.rawValue,
                         "missing from this [Interface] section (generate one with `warren keygen` or `wg genkey`)")
