@@ -1,0 +1,102 @@
+import Glibc
+
+/// The channel store's directory: one `<channel id hex>.channel` file per channel.
+///
+/// A write is temp file, fsync, rename over the old file, fsync of the directory (as
+/// `LedgerFile` does): after a power cut at any instant the file is the old record or the new
+/// one, and the checksum in the record catches anything else. Apart from `LedgerFile`, the
+/// only type in the module that touches the file system.
+struct ChannelDirectory {
+    static let suffix = ".channel"
+    static let temporarySuffix = ".tmp"
+
+    let path: String
+
+    /// Creates the directory (0700) if it is missing.
+    init(path: String) throws(ChannelStoreError) {
+        self.path = path
+        if mkdir(path, 0o700) != 0 && errno != EEXIST {
+            throw .storage(call: "mkdir \(path)", errno: errno)
+        }
+    }
+
+    static func fileName(_ id: ChannelID) -> String { Hex.encode(id.bytes) + suffix }
+
+    func filePath(_ id: ChannelID) -> String { path + "/" + Self.fileName(id) }
+
+    /// The names of the entries in the directory (not `.` and `..`).
+    func names() throws(ChannelStoreError) -> [String] {
+        guard let stream = opendir(path) else { throw .storage(call: "opendir \(path)", errno: errno) }
+        defer { _ = closedir(stream) }
+        var out: [String] = []
+        while let entry = readdir(stream) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
+                String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)
+            }
+            if name != "." && name != ".." { out.append(name) }
+        }
+        return out.sorted()
+    }
+
+    /// A file's bytes, at most `limit + 1` of them (enough for a decoder to refuse the rest).
+    func read(_ name: String, limit: Int) throws(ChannelStoreError) -> [UInt8] {
+        let full = path + "/" + name
+        let fd = open(full, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw .storage(call: "open \(full)", errno: errno) }
+        defer { _ = close(fd) }
+        var out: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 16384)
+        while true {
+            let n = chunk.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw .storage(call: "read \(full)", errno: errno)
+            }
+            if n == 0 || out.count > limit { return out }
+            out += chunk[0..<n]
+        }
+    }
+
+    /// Removes a leftover temporary file (a write a crash interrupted before its rename).
+    func removeLeftover(_ name: String) {
+        _ = unlink(path + "/" + name)
+    }
+
+    /// Replaces the channel's file atomically and durably.
+    func write(_ id: ChannelID, _ bytes: [UInt8]) throws(ChannelStoreError) {
+        let target = filePath(id)
+        let temporary = target + Self.temporarySuffix
+        let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { throw .storage(call: "open \(temporary)", errno: errno) }
+        var offset = 0
+        while offset < bytes.count {
+            let n = bytes.withUnsafeBytes { buffer in
+                Glibc.write(fd, buffer.baseAddress.map { $0 + offset }, buffer.count - offset)
+            }
+            if n < 0 && errno == EINTR { continue }
+            if n <= 0 {
+                let code = errno
+                _ = close(fd)
+                _ = unlink(temporary)
+                throw .storage(call: "write \(temporary)", errno: code)
+            }
+            offset += n
+        }
+        guard fsync(fd) == 0 else {
+            let code = errno
+            _ = close(fd)
+            _ = unlink(temporary)
+            throw .storage(call: "fsync \(temporary)", errno: code)
+        }
+        _ = close(fd)
+        guard rename(temporary, target) == 0 else {
+            let code = errno
+            _ = unlink(temporary)
+            throw .storage(call: "rename \(temporary)", errno: code)
+        }
+        let directoryFD = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard directoryFD >= 0 else { throw .storage(call: "open \(path)", errno: errno) }
+        defer { _ = close(directoryFD) }
+        guard fsync(directoryFD) == 0 else { throw .storage(call: "fsync \(path)", errno: errno) }
+    }
+}

@@ -1,0 +1,174 @@
+/// The channels of one agent, in memory and on flash: one durable file per channel in a
+/// directory (see `ChannelDirectory`, `ChannelRecordText`), written in batches so a long
+/// session does not wear out an SD card.
+///
+/// Updates change memory at once and mark the channel dirty; `persistIfDue(now:)`, called
+/// from the agent's timer, writes each dirty channel at most once per `persistInterval`.
+/// Where money depends on a write having happened, the caller forces one:
+///
+/// - **Consumer, before a voucher leaves:** `record(voucher:now:)` (which refuses anything
+///   below the high-water mark or over the daily cap), then `persistNow(channel:now:)`, then
+///   send. A reboot can then never replay a lower voucher or forget spend. The consumer keeps
+///   the write rate within the interval by answering at most one invoice per interval (the
+///   latest; vouchers are cumulative, so skipping one costs nothing).
+/// - **Provider, before crediting traffic:** `record(voucher:now:)` on every verified voucher
+///   (batched), and before crediting traffic that brings the amount due to `due`, ask
+///   `coverCredit(channel:due:window:now:)`. It answers from what is on disk: true when
+///   `due ≤ best persisted voucher + window`; otherwise it first forces a write of a better
+///   voucher held in memory, if any, and answers again. On false the provider stops
+///   forwarding. So after a power cut the provider has lost at most one window.
+///
+/// A file that is torn, truncated or edited fails its checksum and is listed in `damaged`
+/// instead of being loaded; the other channels load normally.
+public struct ChannelStore: Sendable {
+    public static let defaultPersistInterval: UInt64 = 10
+
+    public let directory: String
+    /// Seconds between two batched writes of one channel. Every `now` is Unix seconds, the
+    /// same clock the watchdog and the channel expiry use.
+    public var persistInterval: UInt64
+    /// Every channel, as the agent sees it now (possibly ahead of the disk).
+    public private(set) var records: [ChannelID: ChannelRecord] = [:]
+    /// Channel files that could not be loaded (file names), with nothing read from them.
+    public private(set) var damaged: [String] = []
+    /// Durable writes made by this instance (the benchmark's writes per hour).
+    public private(set) var durableWrites = 0
+    /// Channels whose memory is ahead of their file.
+    public private(set) var dirty: Set<ChannelID> = []
+
+    /// What each channel's file holds.
+    private var persisted: [ChannelID: ChannelRecord] = [:]
+    /// Unix seconds of each channel's last write by this instance.
+    private var lastWrite: [ChannelID: UInt64] = [:]
+    private let files: ChannelDirectory
+
+    private init(files: ChannelDirectory, persistInterval: UInt64) {
+        self.files = files
+        directory = files.path
+        self.persistInterval = persistInterval
+    }
+
+    /// Loads every `*.channel` file in `directory` (created 0700 if missing). Damaged files
+    /// are listed in `damaged`; leftover temporary files from an interrupted write are removed.
+    public static func load(directory: String, persistInterval: UInt64 = defaultPersistInterval) throws(ChannelStoreError) -> ChannelStore {
+        var store = ChannelStore(files: try ChannelDirectory(path: directory), persistInterval: persistInterval)
+        for name in try store.files.names() {
+            if name.hasSuffix(ChannelDirectory.suffix + ChannelDirectory.temporarySuffix) {
+                store.files.removeLeftover(name)
+                continue
+            }
+            guard name.hasSuffix(ChannelDirectory.suffix) else { continue }
+            let bytes = try store.files.read(name, limit: ChannelRecordText.maximumLength)
+            guard let record = try? ChannelRecordText.decode(bytes),
+                  ChannelDirectory.fileName(record.id) == name else {
+                store.damaged.append(name)
+                continue
+            }
+            store.records[record.id] = record
+            store.persisted[record.id] = record
+        }
+        return store
+    }
+
+    public subscript(id: ChannelID) -> ChannelRecord? { records[id] }
+
+    /// The best voucher amount that is on disk for a channel (zero when none).
+    public func persistedAmount(_ id: ChannelID) -> UInt128 { persisted[id]?.bestAmount ?? 0 }
+
+    /// Adds a new channel and writes it at once: a consumer adds it before opening it on the
+    /// ledger, so a crash right after the deposit still leaves a record to reclaim from.
+    public mutating func add(_ record: ChannelRecord, now: UInt64) throws(ChannelStoreError) {
+        guard records[record.id] == nil else { throw .channelExists(record.id) }
+        records[record.id] = record
+        dirty.insert(record.id)
+        try persistNow(channel: record.id, now: now)
+    }
+
+    /// Offers a voucher to its channel (`ChannelRecord.offer`: the provider keeps only a
+    /// higher one, the consumer refuses a lower one or one over its cap). Memory only; the
+    /// channel becomes dirty when the voucher was kept. Returns whether it was.
+    @discardableResult
+    public mutating func record(voucher: SignedVoucher, now: UInt64) throws(ChannelStoreError) -> Bool {
+        guard var record = records[voucher.channelID] else { throw .unknownChannel(voucher.channelID) }
+        let kept = try record.offer(voucher, now: now)
+        if kept {
+            records[voucher.channelID] = record
+            dirty.insert(voucher.channelID)
+        }
+        return kept
+    }
+
+    /// Notes that the channel's session ended at `time` (nil: a new session started).
+    public mutating func setSessionEnded(channel id: ChannelID, at time: UInt64?) throws(ChannelStoreError) {
+        try modify(id) { $0.sessionEndedAt = time }
+    }
+
+    /// After a start, no session survives: every channel still marked as in a session is
+    /// marked ended at `now`, so the watchdog settles channels whose session died with the
+    /// power. Returns the channels it marked.
+    @discardableResult
+    public mutating func endSessionsLeftOpen(now: UInt64) -> [ChannelID] {
+        let open = records.values.filter { $0.sessionEndedAt == nil }.map(\.id).sorted()
+        for id in open {
+            records[id]?.sessionEndedAt = now
+            dirty.insert(id)
+        }
+        return open
+    }
+
+    /// Provider: may traffic that brings the channel's amount due to `due` be credited?
+    /// True when `due ≤ persisted best voucher + window`; when not, a better voucher held in
+    /// memory is written first (whatever the interval) and the answer given again.
+    public mutating func coverCredit(channel id: ChannelID, due: UInt128, window: UInt128, now: UInt64) throws(ChannelStoreError) -> Bool {
+        guard let record = records[id] else { throw .unknownChannel(id) }
+        func covered(_ store: ChannelStore) -> Bool {
+            let (limit, overflow) = store.persistedAmount(id).addingReportingOverflow(window)
+            return overflow || due <= limit
+        }
+        if covered(self) { return true }
+        if record.bestAmount > persistedAmount(id) {
+            try persistNow(channel: id, now: now)
+        }
+        return covered(self)
+    }
+
+    /// Writes each dirty channel whose last write is at least `persistInterval` old (or that
+    /// this instance never wrote). Returns how many it wrote.
+    @discardableResult
+    public mutating func persistIfDue(now: UInt64) throws(ChannelStoreError) -> Int {
+        var written = 0
+        for id in dirty.sorted() {
+            // A clock that went backwards (a router without a real-time clock) makes a write due.
+            if let last = lastWrite[id], now >= last, now - last < persistInterval { continue }
+            try persistNow(channel: id, now: now)
+            written += 1
+        }
+        return written
+    }
+
+    /// Writes the channel now, whatever the interval (a no-op when its file is current).
+    public mutating func persistNow(channel id: ChannelID, now: UInt64) throws(ChannelStoreError) {
+        guard let record = records[id] else { throw .unknownChannel(id) }
+        guard dirty.contains(id) || persisted[id] != record else { return }
+        try files.write(id, ChannelRecordText.encode(record))
+        durableWrites += 1
+        persisted[id] = record
+        lastWrite[id] = now
+        dirty.remove(id)
+    }
+
+    /// Writes every dirty channel now (for an orderly shutdown).
+    public mutating func persistAll(now: UInt64) throws(ChannelStoreError) {
+        for id in dirty.sorted() { try persistNow(channel: id, now: now) }
+    }
+
+    /// Changes a record in memory and marks it dirty (the watchdog's bookkeeping).
+    mutating func modify(_ id: ChannelID, _ body: (inout ChannelRecord) -> Void) throws(ChannelStoreError) {
+        guard var record = records[id] else { throw .unknownChannel(id) }
+        body(&record)
+        if record != records[id] {
+            records[id] = record
+            dirty.insert(id)
+        }
+    }
+}

@@ -1,0 +1,271 @@
+import Glibc
+import Testing
+@testable import Payment
+
+/// Channels on flash: the record's rules, its checksummed file, batched durable writes.
+@Suite struct ChannelStoreTests {
+    let domain = PaymentFixture.domain
+    let consumer = PaymentFixture.consumer
+
+    static func channel(_ saltByte: UInt8, deposit: UInt128 = 1_000, expiry: UInt64 = 2_000) -> Channel {
+        do {
+            return try Channel(consumer: PaymentFixture.consumer.address, provider: PaymentFixture.provider.address,
+                               salt: [UInt8](repeating: saltByte, count: 32), deposit: deposit, expiry: expiry)
+        } catch { fatalError("test channel: \(error)") }
+    }
+
+    func voucher(_ amount: UInt128, _ channel: Channel) -> SignedVoucher {
+        Voucher(channelID: channel.id, cumulativeAmount: amount).sign(with: consumer, domain: domain)
+    }
+
+    /// Removes a store directory and everything in it.
+    static func removeStore(_ directory: String) {
+        if let stream = opendir(directory) {
+            while let entry = readdir(stream) {
+                let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+                if name != "." && name != ".." { _ = unlink(directory + "/" + name) }
+            }
+            closedir(stream)
+        }
+        _ = rmdir(directory)
+    }
+
+    static func fileBytes(_ path: String) -> [UInt8] {
+        let fd = open(path, O_RDONLY)
+        guard fd >= 0 else { return [] }
+        defer { _ = close(fd) }
+        var out: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 4096)
+        while true {
+            let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+            if n <= 0 { return out }
+            out += chunk[0..<n]
+        }
+    }
+
+    static func writeFile(_ path: String, _ bytes: [UInt8]) {
+        let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
+        precondition(fd >= 0, "open \(path)")
+        _ = bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+        _ = close(fd)
+    }
+
+    func fullRecord() throws -> ChannelRecord {
+        let channel = Self.channel(1)
+        var record = ChannelRecord(role: .consumer, channel: channel, dailyCap: 900)
+        try record.offer(voucher(300, channel), now: 86_400 * 3 + 5)
+        try record.offer(voucher(450, channel), now: 86_400 * 4 + 5)
+        record.claimed = 300
+        record.sessionEndedAt = 1_234
+        record.claims = [
+            SubmittedClaim(amount: 300, id: ClaimID(channelID: channel.id, cumulativeAmount: 300), submittedAt: 1_240,
+                           attempts: 1, nextRetry: 1_245, confirmed: true),
+            SubmittedClaim(amount: 450, id: ClaimID(channelID: channel.id, cumulativeAmount: 450), submittedAt: 1_300,
+                           attempts: 3, nextRetry: 1_320, confirmed: false),
+        ]
+        return record
+    }
+
+    // MARK: The record and its file format
+
+    @Test func encodingRoundTripsAndIsCanonical() throws {
+        let record = try fullRecord()
+        #expect(record.spendPerDay == [3: 300, 4: 150])
+        let bytes = record.encoded()
+        let decoded = try ChannelRecord(encoded: bytes)
+        #expect(decoded == record)
+        #expect(decoded.encoded() == bytes)
+        let text = String(decoding: bytes, as: UTF8.self)
+        #expect(text.hasPrefix("warren-channel 1\nrole consumer\nchannel \(record.id) "))
+        #expect(text.contains("\nspend 3 300\nspend 4 150\nclaim "))
+
+        let empty = ChannelRecord(role: .provider, channel: Self.channel(2))
+        #expect(try ChannelRecord(encoded: empty.encoded()) == empty)
+    }
+
+    @Test func tornOrEditedRecordIsDetected() throws {
+        let bytes = try fullRecord().encoded()
+        for length in 0..<bytes.count {
+            #expect(throws: ChannelStoreError.self) { try ChannelRecord(encoded: Array(bytes[..<length])) }
+        }
+        for index in bytes.indices {
+            var edited = bytes
+            edited[index] ^= 0x01
+            #expect(throws: ChannelStoreError.self) { try ChannelRecord(encoded: edited) }
+        }
+    }
+
+    @Test func providerKeepsOnlyTheHigherVoucher() throws {
+        let channel = Self.channel(3)
+        var record = ChannelRecord(role: .provider, channel: channel)
+        #expect(try record.offer(voucher(500, channel), now: 10))
+        #expect(try !record.offer(voucher(300, channel), now: 11))
+        #expect(try !record.offer(voucher(500, channel), now: 12))
+        #expect(record.bestAmount == 500)
+        #expect(throws: ChannelStoreError.aboveDeposit(amount: 1_001, deposit: 1_000)) {
+            try record.offer(voucher(1_001, channel), now: 13)
+        }
+        #expect(throws: ChannelStoreError.wrongChannel(expected: channel.id, actual: Self.channel(4).id)) {
+            try record.offer(voucher(600, Self.channel(4)), now: 13)
+        }
+        #expect(record.bestAmount == 500)
+    }
+
+    @Test func consumerCapCountsSpendPerDay() throws {
+        let channel = Self.channel(5)
+        var record = ChannelRecord(role: .consumer, channel: channel, dailyCap: 400)
+        let day = UInt64(86_400 * 10)
+        try record.offer(voucher(300, channel), now: day + 1)
+        #expect(record.remainingToday(now: day + 2) == 100)
+        #expect(throws: ChannelStoreError.overDailyCap(cap: 400, spentToday: 300, adding: 101)) {
+            try record.offer(voucher(401, channel), now: day + 3)
+        }
+        try record.offer(voucher(400, channel), now: day + 4)
+        // The next day the cap is fresh; only the increase over the high-water mark counts.
+        try record.offer(voucher(800, channel), now: day + 86_400)
+        #expect(record.spendPerDay == [10: 400, 11: 400])
+        #expect(record.bestAmount == 800)
+    }
+
+    // MARK: The store
+
+    @Test func updatesWithinTheIntervalAreBatched() throws {
+        let directory = PaymentFixture.temporaryDirectory()
+        defer { Self.removeStore(directory) }
+        let channel = Self.channel(6)
+        var store = try ChannelStore.load(directory: directory)
+        #expect(store.persistInterval == 10)
+        try store.add(ChannelRecord(role: .provider, channel: channel), now: 1_000)
+        #expect(store.durableWrites == 1)
+
+        // 50 vouchers inside one interval: memory follows at once, the disk not at all.
+        for step in 1...50 {
+            try store.record(voucher: voucher(UInt128(step * 10), channel), now: 1_000 + UInt64(step) / 6)
+            try store.persistIfDue(now: 1_000 + UInt64(step) / 6)
+        }
+        #expect(store[channel.id]?.bestAmount == 500)
+        #expect(store.durableWrites == 1)
+        #expect(store.dirty == [channel.id])
+        #expect(try ChannelStore.load(directory: directory)[channel.id]?.bestAmount == 0)
+
+        // The interval has passed: one write for all of them.
+        #expect(try store.persistIfDue(now: 1_010) == 1)
+        #expect(store.durableWrites == 2)
+        #expect(try store.persistIfDue(now: 1_012) == 0)
+        #expect(try ChannelStore.load(directory: directory)[channel.id]?.bestAmount == 500)
+
+        // A forced write happens at once, whatever the interval.
+        try store.record(voucher: voucher(600, channel), now: 1_015)
+        #expect(try store.persistIfDue(now: 1_015) == 0)
+        try store.persistNow(channel: channel.id, now: 1_015)
+        #expect(store.durableWrites == 3)
+        #expect(try ChannelStore.load(directory: directory)[channel.id]?.bestAmount == 600)
+        // Nothing new: no write.
+        try store.persistNow(channel: channel.id, now: 1_032)
+        #expect(store.durableWrites == 3)
+
+        // A configurable interval.
+        var slow = try ChannelStore.load(directory: directory, persistInterval: 60)
+        try slow.record(voucher: voucher(700, channel), now: 2_000)
+        #expect(try slow.persistIfDue(now: 2_000) == 1)
+        try slow.record(voucher: voucher(800, channel), now: 2_001)
+        #expect(try slow.persistIfDue(now: 2_059) == 0)
+        #expect(try slow.persistIfDue(now: 2_060) == 1)
+        // The clock stepped back (no real-time clock, then NTP): a dirty channel is written.
+        try slow.record(voucher: voucher(900, channel), now: 100)
+        #expect(try slow.persistIfDue(now: 100) == 1)
+        #expect(slow.durableWrites == 3)
+    }
+
+    @Test func highWaterMarkAndCapSurviveReload() throws {
+        let directory = PaymentFixture.temporaryDirectory()
+        defer { Self.removeStore(directory) }
+        let channel = Self.channel(7)
+        let day = UInt64(86_400 * 20)
+        do {
+            var store = try ChannelStore.load(directory: directory)
+            try store.add(ChannelRecord(role: .consumer, channel: channel, dailyCap: 600), now: day)
+            try store.record(voucher: voucher(500, channel), now: day + 1)
+            // Before the voucher leaves.
+            try store.persistNow(channel: channel.id, now: day + 1)
+        }
+        var store = try ChannelStore.load(directory: directory)
+        #expect(store[channel.id]?.bestAmount == 500)
+        #expect(throws: ChannelStoreError.belowHighWaterMark(highWater: 500, offered: 400)) {
+            try store.record(voucher: voucher(400, channel), now: day + 2)
+        }
+        #expect(try !store.record(voucher: voucher(500, channel), now: day + 2))
+        #expect(throws: ChannelStoreError.overDailyCap(cap: 600, spentToday: 500, adding: 200)) {
+            try store.record(voucher: voucher(700, channel), now: day + 3)
+        }
+        #expect(try store.record(voucher: voucher(600, channel), now: day + 3))
+        #expect(store[channel.id]?.bestAmount == 600)
+    }
+
+    @Test func damagedFilesAreReportedAndNotLoaded() throws {
+        let directory = PaymentFixture.temporaryDirectory()
+        defer { Self.removeStore(directory) }
+        let good = Self.channel(8), truncated = Self.channel(9), flipped = Self.channel(10)
+        var store = try ChannelStore.load(directory: directory)
+        for channel in [good, truncated, flipped] {
+            try store.add(ChannelRecord(role: .provider, channel: channel), now: 100)
+            try store.record(voucher: voucher(250, channel), now: 101)
+            try store.persistNow(channel: channel.id, now: 101)
+        }
+        let truncatedPath = directory + "/" + ChannelDirectory.fileName(truncated.id)
+        let flippedPath = directory + "/" + ChannelDirectory.fileName(flipped.id)
+        #expect(truncate(truncatedPath, 200) == 0)
+        var bytes = Self.fileBytes(flippedPath)
+        bytes[bytes.count / 2] ^= 0x20
+        Self.writeFile(flippedPath, bytes)
+        // A valid record under another channel's name is not that channel either.
+        let misnamed = Self.channel(11)
+        Self.writeFile(directory + "/" + ChannelDirectory.fileName(misnamed.id), Self.fileBytes(directory + "/" + ChannelDirectory.fileName(good.id)))
+        // A leftover from an interrupted write is removed, not loaded.
+        Self.writeFile(directory + "/" + ChannelDirectory.fileName(misnamed.id) + ".tmp", [1, 2, 3])
+
+        let reloaded = try ChannelStore.load(directory: directory)
+        #expect(Array(reloaded.records.keys) == [good.id])
+        #expect(reloaded[good.id]?.bestAmount == 250)
+        #expect(reloaded.damaged.sorted() == [truncated, flipped, misnamed].map { ChannelDirectory.fileName($0.id) }.sorted())
+        #expect(access(directory + "/" + ChannelDirectory.fileName(misnamed.id) + ".tmp", F_OK) != 0)
+    }
+
+    @Test func providerCreditsOnlyUpToPersistedVoucherPlusWindow() throws {
+        let directory = PaymentFixture.temporaryDirectory()
+        defer { Self.removeStore(directory) }
+        let channel = Self.channel(12)
+        var store = try ChannelStore.load(directory: directory)
+        try store.add(ChannelRecord(role: .provider, channel: channel), now: 500)
+        try store.record(voucher: voucher(100, channel), now: 500)
+        try store.persistNow(channel: channel.id, now: 500)
+        try store.record(voucher: voucher(300, channel), now: 501)
+        #expect(store.persistedAmount(channel.id) == 100)
+        let writes = store.durableWrites
+
+        // Within persisted + window: no write needed.
+        #expect(try store.coverCredit(channel: channel.id, due: 200, window: 100, now: 502))
+        #expect(store.durableWrites == writes)
+        // Beyond it: the better voucher in memory is written first, then the credit is covered.
+        #expect(try store.coverCredit(channel: channel.id, due: 350, window: 100, now: 502))
+        #expect(store.durableWrites == writes + 1)
+        #expect(store.persistedAmount(channel.id) == 300)
+        // Beyond the best voucher plus window: refused (the provider stops forwarding).
+        #expect(try !store.coverCredit(channel: channel.id, due: 401, window: 100, now: 503))
+        #expect(store.durableWrites == writes + 1)
+    }
+
+    @Test func sessionsLeftOpenAreEndedOnStart() throws {
+        let directory = PaymentFixture.temporaryDirectory()
+        defer { Self.removeStore(directory) }
+        var store = try ChannelStore.load(directory: directory)
+        try store.add(ChannelRecord(role: .provider, channel: Self.channel(13)), now: 10)
+        try store.add(ChannelRecord(role: .provider, channel: Self.channel(14)), now: 10)
+        try store.setSessionEnded(channel: Self.channel(14).id, at: 9)
+        try store.persistAll(now: 10)
+        var reloaded = try ChannelStore.load(directory: directory)
+        #expect(reloaded.endSessionsLeftOpen(now: 50) == [Self.channel(13).id])
+        #expect(reloaded[Self.channel(13).id]?.sessionEndedAt == 50)
+        #expect(reloaded[Self.channel(14).id]?.sessionEndedAt == 9)
+    }
+}
