@@ -154,7 +154,7 @@ final class DataPlane: @unchecked Sendable {
         case .handled:
             return
         case .drop(let reason):
-            log.limited("drop-\(reason.rawValue)", "dropped a datagram from \(source): \(reason.rawValue)")
+            log.limited(reason.rawValue, "dropped a datagram from \(source): \(reason.rawValue)")
             return
         case .open(let ticket):
             guard ticket.open(message: message) else {
@@ -183,7 +183,7 @@ final class DataPlane: @unchecked Sendable {
             case .keepalive:
                 return
             case .drop(let reason):
-                log.limited("drop-\(reason.rawValue)", "dropped a packet from \(source): \(reason.rawValue)")
+                log.limited(reason.rawValue, "dropped a packet from \(source): \(reason.rawValue)")
             }
         }
     }

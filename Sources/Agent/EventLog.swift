@@ -19,6 +19,7 @@ public final class EventLog: @unchecked Sendable {
     public func error(_ message: String) { write("error", message) }
 
     /// Logs at most one `key` event per five seconds, saying how many were suppressed.
+    /// Keys must come from a fixed set (never from packet contents): the table is never pruned.
     public func limited(_ key: String, _ message: @autoclosure () -> String) {
         let now = AgentClock.now().monotonic
         let suppressed: Int? = lastByKey.withLock { table in

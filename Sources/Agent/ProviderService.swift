@@ -82,7 +82,7 @@ final class ProviderService: @unchecked Sendable {
         let allowed = state.withLock { $0.admission.admitDatagram(from: source.address, now: now) }
         guard allowed == .admit else {
             state.withLock { $0.requestsDropped &+= 1 }
-            log.limited("session-rate-\(source.address)", "session requests from \(source.address) rate limited")
+            log.limited("session-rate", "session requests from \(source.address) rate limited")
             return []
         }
         let request: OpenedSessionRequest
