@@ -33,7 +33,7 @@ let package = Package(
         .target(name: "WireGuard", dependencies: ["WarrenCrypto"]),
         .target(name: "Session", dependencies: ["WarrenCrypto", "WireGuard", "CSodium"]),
         .target(name: "Policy", dependencies: ["WireGuard"]),
-        .target(name: "Payment", dependencies: ["WarrenCrypto", "WireGuard", "CSecp256k1", "CSodium"]),
+        .target(name: "Payment", dependencies: ["WarrenCrypto", "WireGuard", "CSecp256k1", "CSodium", "LinuxPlatform"]),
 
         // Thin typed wrappers over Linux.
         .target(name: "LinuxPlatform", dependencies: ["CLinuxShim", "CNetlink"]),

@@ -21,27 +21,8 @@ enum StateFile {
 
     /// Replaces `path` atomically and durably with `bytes` (mode 0600).
     static func write(_ path: String, _ bytes: [UInt8]) -> Bool {
-        let temporary = path + ".tmp"
-        let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
-        guard fd >= 0 else { return false }
-        var offset = 0
-        while offset < bytes.count {
-            let n = bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress! + offset, $0.count - offset) }
-            if n < 0 && errno == EINTR { continue }
-            if n <= 0 { _ = close(fd); _ = unlink(temporary); return false }
-            offset += n
-        }
-        guard fsync(fd) == 0, close(fd) == 0, rename(temporary, path) == 0 else {
-            _ = unlink(temporary)
-            return false
-        }
         let directory = path.split(separator: "/", omittingEmptySubsequences: false).dropLast().joined(separator: "/")
-        let dirfd = open(directory.isEmpty ? "." : directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-        if dirfd >= 0 {
-            _ = fsync(dirfd)
-            _ = close(dirfd)
-        }
-        return true
+        return (try? DurableFile.replace(path, in: path.hasPrefix("/") && directory.isEmpty ? "/" : directory, with: bytes)) != nil
     }
 
     static func remove(_ path: String) {

@@ -1,4 +1,5 @@
 import Glibc
+import LinuxPlatform
 
 /// The channel store's directory: one `<channel id hex>.channel` file per channel.
 ///
@@ -64,39 +65,8 @@ struct ChannelDirectory {
 
     /// Replaces the channel's file atomically and durably.
     func write(_ id: ChannelID, _ bytes: [UInt8]) throws(ChannelStoreError) {
-        let target = filePath(id)
-        let temporary = target + Self.temporarySuffix
-        let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
-        guard fd >= 0 else { throw .storage(call: "open \(temporary)", errno: errno) }
-        var offset = 0
-        while offset < bytes.count {
-            let n = bytes.withUnsafeBytes { buffer in
-                Glibc.write(fd, buffer.baseAddress.map { $0 + offset }, buffer.count - offset)
-            }
-            if n < 0 && errno == EINTR { continue }
-            if n <= 0 {
-                let code = errno
-                _ = close(fd)
-                _ = unlink(temporary)
-                throw .storage(call: "write \(temporary)", errno: code)
-            }
-            offset += n
+        do { try DurableFile.replace(filePath(id), in: path, with: bytes) } catch {
+            throw .storage(call: error.call, errno: error.errno)
         }
-        guard fsync(fd) == 0 else {
-            let code = errno
-            _ = close(fd)
-            _ = unlink(temporary)
-            throw .storage(call: "fsync \(temporary)", errno: code)
-        }
-        _ = close(fd)
-        guard rename(temporary, target) == 0 else {
-            let code = errno
-            _ = unlink(temporary)
-            throw .storage(call: "rename \(temporary)", errno: code)
-        }
-        let directoryFD = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-        guard directoryFD >= 0 else { throw .storage(call: "open \(path)", errno: errno) }
-        defer { _ = close(directoryFD) }
-        guard fsync(directoryFD) == 0 else { throw .storage(call: "fsync \(path)", errno: errno) }
     }
 }

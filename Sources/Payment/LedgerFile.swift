@@ -1,4 +1,5 @@
 import Glibc
+import LinuxPlatform
 
 /// The local ledger's directory: `ledger.state` (the encoded state) and `ledger.lock`.
 ///
@@ -57,38 +58,8 @@ struct LedgerFile {
 
     /// Replaces the state file atomically and durably.
     func write(_ bytes: [UInt8]) throws(LedgerError) {
-        let temporary = statePath + ".tmp"
-        let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
-        guard fd >= 0 else { throw .storage(call: "open \(temporary)", errno: errno) }
-        var offset = 0
-        while offset < bytes.count {
-            let n = bytes.withUnsafeBytes { buffer in
-                Glibc.write(fd, buffer.baseAddress.map { $0 + offset }, buffer.count - offset)
-            }
-            if n < 0 && errno == EINTR { continue }
-            if n <= 0 {
-                let code = errno
-                _ = close(fd)
-                _ = unlink(temporary)
-                throw .storage(call: "write \(temporary)", errno: code)
-            }
-            offset += n
+        do { try DurableFile.replace(statePath, in: directory, with: bytes) } catch {
+            throw .storage(call: error.call, errno: error.errno)
         }
-        guard fsync(fd) == 0 else {
-            let code = errno
-            _ = close(fd)
-            _ = unlink(temporary)
-            throw .storage(call: "fsync \(temporary)", errno: code)
-        }
-        _ = close(fd)
-        guard rename(temporary, statePath) == 0 else {
-            let code = errno
-            _ = unlink(temporary)
-            throw .storage(call: "rename \(temporary)", errno: code)
-        }
-        let directoryFD = open(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-        guard directoryFD >= 0 else { throw .storage(call: "open \(directory)", errno: errno) }
-        defer { _ = close(directoryFD) }
-        guard fsync(directoryFD) == 0 else { throw .storage(call: "fsync \(directory)", errno: errno) }
     }
 }
