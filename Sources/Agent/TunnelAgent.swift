@@ -150,7 +150,6 @@ public final class TunnelAgent {
                 try gateway.armKillSwitch()
                 self.gateway = gateway
             }
-            _ = opened
         }
 
         // A default route through the tunnel needs wg-quick's policy routing.

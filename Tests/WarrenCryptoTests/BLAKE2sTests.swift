@@ -98,9 +98,8 @@ func bytes(_ hex: String) -> [UInt8] {
         let aad = bytes("50515253c0c1c2c3c4c5c6c7")
         let nonce = bytes("070000004041424344454647")
         let plaintext = Array("Ladies and Gentlemen of the class of '99: If I could offer you only one tip for the future, sunscreen would be it.".utf8)
-        // Our nonce is 4 zero bytes + LE counter; this vector's nonce is 07000000 || 4041424344454647,
-        // so check through the raw libsodium-shaped path with a counter whose LE bytes match after the prefix.
-        #expect(nonce.count == 12)
+        // This vector's nonce does not start with 4 zero bytes, so it goes through libsodium with the
+        // raw 12-byte nonce; TransportNonceTests checks our counter layout against the same call.
         let sealed = ChaChaPolyVector.seal(key: key, nonce: nonce, plaintext: plaintext, aad: aad)
         #expect(hex(Array(sealed.suffix(16))) == "1ae10b594f09e26a7e902ecbd0600691")
         #expect(hex(Array(sealed.prefix(16))) == "d31a8d34648e60db7b86afbc53ef7ec2")
