@@ -31,7 +31,7 @@ let package = Package(
         // Pure layers: bytes and time in, bytes and timers out.
         .target(name: "WarrenCrypto", dependencies: ["CSodium"]),
         .target(name: "WireGuard", dependencies: ["WarrenCrypto"]),
-        .target(name: "Session", dependencies: ["WarrenCrypto", "WireGuard", "CSodium"]),
+        .target(name: "Session", dependencies: ["WarrenCrypto", "WireGuard", "CSodium", "Payment"]),
         .target(name: "Policy", dependencies: ["WireGuard"]),
         .target(name: "Payment", dependencies: ["WarrenCrypto", "WireGuard", "CSecp256k1", "CSodium", "LinuxPlatform"]),
 
@@ -52,7 +52,7 @@ let package = Package(
         .testTarget(name: "WarrenCryptoTests", dependencies: ["WarrenCrypto", "CSodium"]),
         .testTarget(name: "WireGuardTests", dependencies: ["WireGuard", "WarrenCrypto"]),
         .testTarget(name: "AgentTests", dependencies: ["Agent", "WireGuard"]),
-        .testTarget(name: "SessionTests", dependencies: ["Session", "WireGuard", "WarrenCrypto"]),
+        .testTarget(name: "SessionTests", dependencies: ["Session", "WireGuard", "WarrenCrypto", "Payment"]),
         .testTarget(name: "PolicyTests", dependencies: ["Policy", "WireGuard"]),
         .testTarget(name: "PaymentTests", dependencies: ["Payment", "WireGuard", "WarrenCrypto"]),
         .testTarget(name: "LinuxPlatformTests", dependencies: ["LinuxPlatform"]),

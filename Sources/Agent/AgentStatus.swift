@@ -23,6 +23,7 @@ public struct AgentStatus: Codable, Sendable, Equatable {
     public var identity: String?
     public var provider: ProviderStatus?
     public var exit: ExitStatus?
+    public var payment: ConsumerPaymentStatus?
 }
 
 /// A consumer's session with its provider.
@@ -101,6 +102,12 @@ extension AgentStatus {
         if let exit {
             out += "\nexit:\n  provider: \(exit.provider)\n  session: \(exit.sessionID)\n  addresses: \(exit.addresses.joined(separator: ", "))\n"
         }
+        if let payment {
+            out += "\npayment:\n  channel: \(payment.channel) to \(payment.providerWallet)\n"
+            out += "  deposit: \(AgentStatus.tokens(payment.deposit)), paid on the channel \(AgentStatus.tokens(payment.paid))\n"
+            out += "  this session: spent \(AgentStatus.tokens(payment.paidThisSession)), last invoice \(AgentStatus.tokens(payment.due)) (\(payment.invoices) invoices, \(payment.vouchers) vouchers)\n"
+            out += "  today: \(AgentStatus.tokens(payment.spentToday))" + (payment.dailyCap.map { " of \(AgentStatus.tokens($0)) (MaxSpend)" } ?? "") + "\n"
+        }
         if let provider {
             out += "\nprovider:\n  exit: \(provider.exit) via \(provider.wan)\n  pool: \(provider.pool.joined(separator: ", "))\n"
             out += "  sessions: \(provider.sessions.count) of \(provider.maxSessions) (refused \(provider.refused), bad requests \(provider.requestsDropped))\n"
@@ -108,6 +115,11 @@ extension AgentStatus {
             for session in provider.sessions {
                 out += "  session \(session.id): \(session.consumer) at \(session.addresses.joined(separator: ", "))\n"
                 out += "    bytes: \(AgentStatus.bytes(session.bytesFromConsumer)) from, \(AgentStatus.bytes(session.bytesToConsumer)) to the consumer\n"
+                if let channel = session.channel {
+                    out += "    channel \(channel): earned \(AgentStatus.tokens(session.earned ?? "0")), due \(AgentStatus.tokens(session.due ?? "0"))\(session.paused == true ? ", PAUSED (behind on payment)" : ""), credit window \(AgentStatus.bytes(session.creditWindow ?? 0))\n"
+                } else if session.due != nil {
+                    out += "    no payment channel yet: due \(AgentStatus.tokens(session.due ?? "0"))\(session.paused == true ? ", PAUSED" : "")\n"
+                }
                 out += "    whitelist hits \(session.whitelistHits), dropped \(session.dropped) (not whitelisted \(session.droppedNotWhitelisted), local \(session.droppedLocal), smtp \(session.droppedSMTP)), names refused \(session.namesRefused)\n"
             }
         }
@@ -138,6 +150,11 @@ extension AgentStatus {
             parts.append("\(n) \(name)\(n == 1 ? "" : "s")")
         }
         return parts.joined(separator: ", ") + " ago"
+    }
+
+    /// Base units (a decimal string, as in the JSON) as tokens.
+    static func tokens(_ baseUnits: String) -> String {
+        "\(TokenAmount(baseUnits: UInt128(baseUnits) ?? 0)) tokens"
     }
 
     static func bytes(_ count: UInt64) -> String {

@@ -1,4 +1,5 @@
 import Glibc
+import Payment
 import WireGuard
 
 /// The `[Provider]` section: sell this box's connection as an exit.
@@ -15,9 +16,11 @@ public struct ProviderConfig: Sendable, Equatable {
     public var rateLimit: UInt64?
     public var price: Price
     public var idleTimeoutSeconds: Int
+    public var payment = ProviderPaymentConfig()
     public var line: Int
 
-    static let keys = ["WAN", "Pool", "Exit", "Whitelist", "MaxSessions", "RateLimit", "Price", "IdleTimeout"]
+    static let keys = ["WAN", "Pool", "Exit", "Whitelist", "MaxSessions", "RateLimit", "Price", "IdleTimeout",
+                       "CreditWindow", "SettleThreshold", "PaymentGrace", "ExpiryMargin", "PersistInterval", "Ledger"]
 
     public static func from(_ config: TunnelConfig, file: String) throws(ConfigError) -> ProviderConfig? {
         guard let section = try SectionReader.single("Provider", in: config, file: file) else { return nil }
@@ -29,8 +32,21 @@ public struct ProviderConfig: Sendable, Equatable {
         var rateLimit: UInt64?
         var price = Price.free
         var idle = 180
+        var payment = ProviderPaymentConfig()
         try SectionReader.read(section, keys: keys, repeatable: ["Pool"], file: file) { key, value throws(ValueProblem) in
             switch key {
+            case "CreditWindow":
+                payment.creditWindow = try PaymentValue.bytes(value, minimum: CreditRecord.minimumWindow)
+            case "SettleThreshold":
+                payment.settleThreshold = try PaymentValue.tokens(value)
+            case "PaymentGrace":
+                payment.graceSeconds = try PaymentValue.seconds(value, 1...86400)
+            case "ExpiryMargin":
+                payment.expiryMarginSeconds = try PaymentValue.seconds(value, 1...31_536_000)
+            case "PersistInterval":
+                payment.persistInterval = try PaymentValue.seconds(value, 1...3600)
+            case "Ledger":
+                payment.ledger = try PaymentValue.directory(value)
             case "WAN":
                 guard GatewayConfig.isInterfaceName(value) else { throw ValueProblem("'\(value)' is not an interface name") }
                 wan = String(value)
@@ -54,9 +70,11 @@ public struct ProviderConfig: Sendable, Equatable {
                 rateLimit = try parseRate(value)
             case "Price":
                 price = try Price.parse(value)
-            default:
+            case "IdleTimeout":
                 guard let n = ConfigValue.decimal(value), n >= 10, n <= 86400 else { throw ValueProblem("'\(value)' is not a number of seconds from 10 to 86400") }
                 idle = Int(n)
+            default:
+                break
             }
         }
         guard let wan else { throw ConfigError(file: file, line: section.line, key: "WAN", message: "[Provider] needs WAN = the interface toward the Internet, e.g. WAN = eth0") }
@@ -72,7 +90,7 @@ public struct ProviderConfig: Sendable, Equatable {
             whitelist = (directory.isEmpty ? "." : directory) + "/" + path
         }
         return ProviderConfig(wan: wan, pool: pool, exit: exit, whitelistPath: whitelist, maxSessions: maxSessions,
-                              rateLimit: rateLimit, price: price, idleTimeoutSeconds: idle, line: section.line)
+                              rateLimit: rateLimit, price: price, idleTimeoutSeconds: idle, payment: payment, line: section.line)
     }
 
     /// `20mbit`, `500kbit`, `1gbit`, or bytes per second with `B/s`, `KB/s`, `MB/s`.
@@ -92,20 +110,31 @@ public struct ProviderConfig: Sendable, Equatable {
 public struct ExitConfig: Sendable, Equatable {
     public var provider: String        // IDENTITY@HOST:PORT, as printed by the provider's `warren id`
     public var maxPrice: Price?
+    public var payment = ConsumerPaymentConfig()
     public var line: Int
     public var providerLine: Int
 
-    static let keys = ["Provider", "MaxPrice"]
+    static let keys = ["Provider", "MaxPrice", "Deposit", "MaxSpend", "ChannelLifetime", "PersistInterval", "Ledger"]
 
     public static func from(_ config: TunnelConfig, file: String) throws(ConfigError) -> ExitConfig? {
         guard let section = try SectionReader.single("Exit", in: config, file: file) else { return nil }
         var provider: String?
         var providerLine = section.line
         var maxPrice: Price?
+        var payment = ConsumerPaymentConfig()
         try SectionReader.read(section, keys: keys, repeatable: [], file: file) { key, value throws(ValueProblem) in
             switch key {
             case "Provider": provider = String(value)
-            default: maxPrice = try Price.parse(value)
+            case "MaxPrice": maxPrice = try Price.parse(value)
+            case "Deposit":
+                let amount = try PaymentValue.tokens(value)
+                guard amount.baseUnits > 0 else { throw ValueProblem("a deposit must be more than 0") }
+                payment.deposit = amount
+            case "MaxSpend": payment.maxSpendPerDay = try PaymentValue.tokens(value)
+            case "ChannelLifetime": payment.channelLifetimeSeconds = try PaymentValue.seconds(value, 60...31_536_000)
+            case "PersistInterval": payment.persistInterval = try PaymentValue.seconds(value, 1...3600)
+            case "Ledger": payment.ledger = try PaymentValue.directory(value)
+            default: break
             }
         }
         for entry in section.entries where entry.key.lowercased() == "provider" { providerLine = entry.line }
@@ -115,7 +144,8 @@ public struct ExitConfig: Sendable, Equatable {
         if config.peers.contains(where: { $0.allowedIPs.contains { $0.length == 0 } }) {
             throw ConfigError(file: file, line: section.line, key: nil, message: "[Exit] routes everything to the provider: remove the [Peer] with AllowedIPs = 0.0.0.0/0")
         }
-        return ExitConfig(provider: provider, maxPrice: maxPrice, line: section.line, providerLine: providerLine)
+        for entry in section.entries where entry.key.lowercased() == "deposit" { payment.depositLine = entry.line }
+        return ExitConfig(provider: provider, maxPrice: maxPrice, payment: payment, line: section.line, providerLine: providerLine)
     }
 }
 
@@ -145,5 +175,71 @@ enum SectionReader {
                 throw ConfigError(file: file, line: entry.line, key: key, message: error.message)
             }
         }
+    }
+}
+
+/// The provider's side of payment: credit, settlement and flash-wear settings.
+public struct ProviderPaymentConfig: Sendable, Equatable {
+    /// The most credit (bytes of traffic) a consumer with a good record gets.
+    public var creditWindow: UInt64 = 64 << 20
+    /// After a session ends, claim once this much is unclaimed.
+    public var settleThreshold = TokenAmount.zero
+    /// Seconds a paused session (consumer behind on payment) lives before it is ended.
+    public var graceSeconds: UInt64 = 30
+    /// Claim whatever is unclaimed this long before a channel expires; refuse channels closer.
+    public var expiryMarginSeconds: UInt64 = 3600
+    /// Seconds between two batched durable writes of one channel.
+    public var persistInterval: UInt64 = 10
+    /// The local ledger's directory (the settlement backend).
+    public var ledger = PaymentValue.defaultLedger
+}
+
+/// The consumer's side of payment: its deposit, budget and channel settings.
+public struct ConsumerPaymentConfig: Sendable, Equatable {
+    /// Locked in each new channel; nil: the consumer cannot pay (a priced provider is refused).
+    public var deposit: TokenAmount?
+    public var depositLine: Int?
+    /// The most the consumer signs away per day (UTC day); nil: only the deposit bounds it.
+    public var maxSpendPerDay: TokenAmount?
+    public var channelLifetimeSeconds: UInt64 = 7 * 86400
+    public var persistInterval: UInt64 = 10
+    public var ledger = PaymentValue.defaultLedger
+}
+
+/// Parsers for the payment keys' values.
+enum PaymentValue {
+    static let defaultLedger = AgentOptions.defaultStateDirectory + "/ledger"
+
+    static func tokens(_ text: Substring) throws(ValueProblem) -> TokenAmount {
+        guard let amount = TokenAmount(decimal: ConfigValue.trim(text)) else {
+            throw ValueProblem("'\(text)' is not an amount of tokens (a decimal number with at most 18 decimals, e.g. 0.25)")
+        }
+        return amount
+    }
+
+    static func seconds(_ text: Substring, _ range: ClosedRange<UInt64>) throws(ValueProblem) -> UInt64 {
+        guard let n = ConfigValue.decimal(ConfigValue.trim(text)), range.contains(n) else {
+            throw ValueProblem("'\(text)' is not a number of seconds from \(range.lowerBound) to \(range.upperBound)")
+        }
+        return n
+    }
+
+    /// `65536`, `512KiB`, `16MiB`, `1GiB`.
+    static func bytes(_ text: Substring, minimum: UInt64) throws(ValueProblem) -> UInt64 {
+        let lower = ConfigValue.trim(text).lowercased()
+        let units: [(String, UInt64)] = [("gib", 1 << 30), ("mib", 1 << 20), ("kib", 1 << 10), ("b", 1), ("", 1)]
+        for (suffix, factor) in units where lower.hasSuffix(suffix) {
+            guard let n = ConfigValue.decimal(ConfigValue.trim(Substring(lower.dropLast(suffix.count)))) else { continue }
+            let (value, overflow) = n.multipliedReportingOverflow(by: factor)
+            guard !overflow, value >= minimum else { break }
+            return value
+        }
+        throw ValueProblem("'\(text)' is not a size of at least \(minimum) bytes (e.g. 16MiB, 512KiB)")
+    }
+
+    static func directory(_ text: Substring) throws(ValueProblem) -> String {
+        let path = String(ConfigValue.trim(text))
+        guard path.hasPrefix("/") else { throw ValueProblem("'\(text)' is not an absolute directory path") }
+        return path
     }
 }

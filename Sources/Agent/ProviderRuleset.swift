@@ -43,6 +43,7 @@ public struct ProviderRuleset: Sendable, Equatable {
         for address in dnsAddresses {
             let family = address.isV4 ? "ip" : "ip6"
             out += "\t\tiifname \(tun) \(family) daddr \(address) meta l4proto { tcp, udp } th dport 53 accept\n"
+            out += "\t\tiifname \(tun) \(family) daddr \(address) udp dport \(PaymentPort.number) accept\n"
         }
         out += "\t\tiifname \(tun) ct state { established, related } accept\n"
         out += "\t\tiifname \(tun) counter name blocked_host drop\n"

@@ -1,5 +1,6 @@
 import Glibc
 import LinuxPlatform
+import Payment
 import Policy
 import Session
 import Synchronization
@@ -26,6 +27,10 @@ struct ProviderSession {
     var lastActive: UInt64          // monotonic ns
     var meter = SessionMeter()
     var rateTokens: Double = 0
+    /// Payment state; nil when this provider is free.
+    var account: SessionAccount?
+    /// Set when the session must end for non-payment; housekeeping ends it.
+    var endReason: String?
 }
 
 /// Shared between the UDP thread, the DNS forwarder, the timer and the control socket.
@@ -49,6 +54,9 @@ final class ProviderService: @unchecked Sendable {
     let entropy = SystemEntropy()
     /// Set once the data plane exists: consumer peers are added and removed under its lock.
     weak var plane: DataPlane?
+    /// Payment machinery; nil when the provider's price is zero.
+    var billing: ProviderBilling?
+    private let housekeepingTicks = Atomic<UInt64>(0)
 
     init(identity: NodeIdentity, config: ProviderConfig, whitelist: ExitWhitelist?, hostAddresses: [IPAddress], mtu: Int, log: EventLog) {
         self.identity = identity
@@ -117,6 +125,8 @@ final class ProviderService: @unchecked Sendable {
             var isNew = false
             if var existing = state.sessions[request.consumerWireGuardKey] {
                 existing.lastActive = now.monotonic
+                // A consumer that asks again has restarted: its counters begin anew, so does the bill.
+                existing.account = nil
                 session = existing
             } else {
                 guard state.sessions.count < config.maxSessions, let (slot, addresses) = state.pool.allocate() else { return nil }
@@ -125,6 +135,11 @@ final class ProviderService: @unchecked Sendable {
                 state.nextSessionID &+= 1
                 isNew = true
             }
+            var window: UInt64 = 0
+            if let billing {
+                window = billing.window(for: request.consumer.signingPublicKey)
+                session.account = SessionAccount(tariff: billing.tariff, window: window, now: now.monotonic)
+            }
             state.sessions[request.consumerWireGuardKey] = session
             guard let grant = try? SessionGrant(
                 sessionID: session.id,
@@ -132,7 +147,8 @@ final class ProviderService: @unchecked Sendable {
                 consumerIPv6: session.addresses.first { !$0.address.isV4 },
                 mtu: UInt16(clamping: mtu), dnsIPv4: dnsV4, dnsIPv6: dnsV6,
                 providerTunnelIPv4: dnsV4, providerTunnelIPv6: dnsV6, prices: prices,
-                creditWindowBytes: 0, voucherIntervalBytes: 0, idleTimeoutSeconds: UInt32(config.idleTimeoutSeconds)) else { return nil }
+                creditWindowBytes: window, voucherIntervalBytes: window / 4, idleTimeoutSeconds: UInt32(config.idleTimeoutSeconds),
+                providerWallet: billing?.wallet.address.bytes) else { return nil }
             return (grant, session.addresses, isNew)
         }
         guard let (grant, addresses, isNew) = result else {
@@ -168,6 +184,18 @@ final class ProviderService: @unchecked Sendable {
             return bytes
         } ?? 0
         log.info("session \(session.id) of \(session.consumer) ended (\(reason)): \(session.meter.bytesFromConsumer) B from, \(sent) B to the consumer")
+        if let billing, let account = session.account, let channel = account.channel {
+            log.info("session \(session.id) on channel \(channel): due \(TokenAmount(baseUnits: account.due(now: AgentClock.now().monotonic))), paid \(TokenAmount(baseUnits: account.paid))")
+            billing.sessionEnded(channel: channel, nowWall: AgentClock.now().wall / 1_000_000_000)
+        }
+    }
+
+    /// Ends every session (the agent is stopping): each channel is marked ended and written,
+    /// and the watchdog claims what is worth claiming.
+    func endAll(reason: String) {
+        let keys = state.withLock { Array($0.sessions.keys) }
+        for key in keys { end(key, reason: reason) }
+        billing?.shutdown(nowWall: AgentClock.now().wall / 1_000_000_000)
     }
 
     // MARK: Data plane
@@ -176,6 +204,14 @@ final class ProviderService: @unchecked Sendable {
     func admitFromConsumer(_ peer: Peer, packet: UnsafeRawBufferPointer, now: Now) -> Bool {
         state.withLock { state in
             guard var session = state.sessions[peer.publicKey] else { return true }   // a configured [Peer], not a consumer
+            if session.account != nil {
+                let isPayment = PaymentPort.matches(packet, destination: true, addresses: providerAddressList)
+                if isPayment { return true }
+                guard admitBilled(&session, bytes: packet.count, fromConsumer: true, now: now) else {
+                    state.sessions[peer.publicKey] = session
+                    return false
+                }
+            }
             let verdict = state.policy.verdict(packet: packet, now: now.monotonic)
             var forwarded = verdict.isForwarded
             if forwarded, let limit = config.rateLimit {
@@ -190,9 +226,132 @@ final class ProviderService: @unchecked Sendable {
         }
     }
 
+    /// Decides one packet toward a consumer (the tunnel's send gate): only billing can hold
+    /// it back. Runs under the tunnel's lock; takes only the provider's.
+    func admitToConsumer(_ peer: Peer, packet: UnsafeRawBufferPointer) -> Bool {
+        guard billing != nil else { return true }
+        return state.withLock { state in
+            guard var session = state.sessions[peer.publicKey], session.account != nil else { return true }
+            if PaymentPort.matches(packet, destination: false, addresses: providerAddressList) { return true }
+            let admitted = admitBilled(&session, bytes: packet.count, fromConsumer: false, now: AgentClock.now())
+            state.sessions[peer.publicKey] = session
+            return admitted
+        }
+    }
+
+    /// Counts a billed packet, or rechecks credit when it would cross the allowance; pauses
+    /// the session when the consumer is more than a window behind. Provider lock held.
+    private func admitBilled(_ session: inout ProviderSession, bytes: Int, fromConsumer: Bool, now: Now) -> Bool {
+        guard var account = session.account, let billing else { return true }
+        defer { session.account = account }
+        switch account.admit(bytes: bytes, fromConsumer: fromConsumer, isPayment: false) {
+        case .pass: return true
+        case .drop: return false
+        case .recheck:
+            if billing.recheck(&account, extra: bytes, now: now) {
+                account.count(bytes, fromConsumer: fromConsumer)
+                return true
+            }
+            account.paused = true
+            account.pausedSince = now.monotonic
+            account.invoiceNow = true
+            log.limited("session-paused", "session \(session.id) paused: \(account.channel == nil ? "no payment channel yet" : "vouchers are behind"), due \(TokenAmount(baseUnits: account.due(now: now.monotonic))), paid \(TokenAmount(baseUnits: account.paid)) (window \(account.credit.windowBytes) B)")
+            return false
+        }
+    }
+
+    var providerAddressList: [IPAddress] { providerAddresses.map(\.address) }
+
+    // MARK: Payment messages (UDP 4747 inside the tunnel)
+
+    func handlePayment(_ bytes: [UInt8], from source: Endpoint) {
+        guard let billing else { return }
+        guard bytes.first == PaymentMessageType.voucher.rawValue, let voucher = try? SignedVoucher(parsing: bytes) else {
+            billing.vouchersRefused.add(1, ordering: .relaxed)
+            log.limited("voucher-bad", "dropped a payment message from \(source.address) that is not a voucher")
+            return
+        }
+        guard let signer = voucher.signer(domain: billing.ledger.domain) else {
+            billing.vouchersRefused.add(1, ordering: .relaxed)
+            log.limited("voucher-signer", "dropped a voucher from \(source.address): no signer recovers")
+            return
+        }
+        let now = AgentClock.now()
+        let wall = now.wall / 1_000_000_000
+        guard let (key, session) = state.withLock({ state -> ([UInt8], ProviderSession)? in
+            state.sessions.first { $0.value.addresses.contains { $0.address == source.address } }.map { ($0.key, $0.value) }
+        }), let account = session.account else {
+            billing.vouchersRefused.add(1, ordering: .relaxed)
+            log.limited("voucher-nosession", "dropped a voucher from \(source.address): no paid session has that address")
+            return
+        }
+        var channel: Channel
+        var binding = false
+        if let bound = account.channel {
+            guard voucher.channelID == bound, signer == account.consumerWallet,
+                  let record = billing.store.withLock({ $0[bound] }) else {
+                billing.vouchersRefused.add(1, ordering: .relaxed)
+                log.limited("voucher-wrong", "dropped a voucher from \(source.address): another channel or signer than the session's")
+                return
+            }
+            channel = record.channel
+        } else {
+            switch billing.checkNewChannel(voucher, signer: signer, nowWall: wall) {
+            case .refused(let why):
+                billing.vouchersRefused.add(1, ordering: .relaxed)
+                log.limited("voucher-channel", "session \(session.id): refused channel: \(why)")
+                return
+            case .bind(let found):
+                let taken = state.withLock { state in
+                    state.sessions.contains { $0.key != key && $0.value.account?.channel == found.id }
+                }
+                guard !taken else {
+                    log.limited("voucher-channel", "session \(session.id): channel \(found.id) is in use by another session")
+                    return
+                }
+                channel = found
+                binding = true
+            }
+        }
+        let best: UInt128
+        do { best = try billing.store(voucher, channel: channel, sessionStarted: binding, nowWall: wall) } catch {
+            billing.vouchersRefused.add(1, ordering: .relaxed)
+            log.limited("voucher-store", "session \(session.id): voucher refused: \(error)")
+            return
+        }
+        let consumerKey = session.consumer.signingPublicKey
+        state.withLock { state in
+            guard var current = state.sessions[key], var account = current.account else { return }
+            if binding {
+                guard account.channel == nil else { return }
+                account.channel = channel.id
+                account.consumerWallet = signer
+                account.credit = CreditLine(tariff: account.credit.tariff, sessionBase: best, windowBytes: account.credit.windowBytes)
+                account.paid = best
+                account.invoiceNow = true
+                log.info("session \(current.id) pays on channel \(channel.id) (deposit \(TokenAmount(baseUnits: channel.deposit)), paid so far \(TokenAmount(baseUnits: best)))")
+            } else {
+                // A voucher that pays all that was asked for grows the consumer's credit.
+                if voucher.cumulativeAmount >= account.lastInvoiceDue && voucher.cumulativeAmount > account.paid {
+                    let window = billing.recordGoodVoucher(consumer: consumerKey)
+                    account.credit = CreditLine(tariff: account.credit.tariff, sessionBase: account.credit.sessionBase, windowBytes: window)
+                }
+                account.paid = max(account.paid, best)
+            }
+            account.vouchers &+= 1
+            if billing.recheck(&account, extra: 0, now: now), account.paused {
+                account.paused = false
+                log.limited("session-resumed", "session \(current.id) resumed: paid \(TokenAmount(baseUnits: account.paid))")
+            }
+            current.account = account
+            state.sessions[key] = current
+        }
+    }
+
     // MARK: Housekeeping
 
     func housekeeping(now: Now) {
+        if let billing { billingTick(billing, now: now) }
         let timeout = UInt64(config.idleTimeoutSeconds) * 1_000_000_000
         state.withLock { $0.policy.expire(now: now.monotonic) }
         let idle = state.withLock { state in
@@ -212,16 +371,60 @@ final class ProviderService: @unchecked Sendable {
         }
     }
 
+    /// Once a second: credit against the clock (time is priced), grace for paused sessions,
+    /// invoices, batched writes; the watchdog every ten seconds.
+    private func billingTick(_ billing: ProviderBilling, now: Now) {
+        let grace = billing.config.graceSeconds * 1_000_000_000
+        var invoices: [(IPAddress, Invoice)] = []
+        var overdue: [([UInt8], String)] = []
+        state.withLock { state in
+            for (key, var session) in state.sessions {
+                guard var account = session.account else { continue }
+                let covered = billing.recheck(&account, extra: 0, now: now)
+                if account.paused && covered {
+                    account.paused = false
+                    log.limited("session-resumed", "session \(session.id) resumed")
+                } else if !account.paused && !covered {
+                    account.paused = true
+                    account.pausedSince = now.monotonic
+                    account.invoiceNow = true
+                    log.limited("session-paused", "session \(session.id) paused: vouchers are behind (due \(TokenAmount(baseUnits: account.due(now: now.monotonic))))")
+                }
+                if account.paused && now.monotonic &- account.pausedSince > grace {
+                    overdue.append((key, "stopped paying: due \(TokenAmount(baseUnits: account.due(now: now.monotonic))), paid \(TokenAmount(baseUnits: account.paid)) after \(billing.config.graceSeconds) s of grace"))
+                }
+                if let invoice = billing.invoice(for: &account, sessionID: session.id, now: now.monotonic),
+                   let address = session.addresses.first(where: { $0.address.isV4 })?.address ?? session.addresses.first?.address {
+                    invoices.append((address, invoice))
+                }
+                session.account = account
+                state.sessions[key] = session
+            }
+        }
+        for (address, invoice) in invoices {
+            if billing.send(billing.sign(invoice), to: address) { billing.invoicesSent.add(1, ordering: .relaxed) }
+        }
+        for (key, reason) in overdue { end(key, reason: reason) }
+        let wall = now.wall / 1_000_000_000
+        billing.persistDue(nowWall: wall)
+        let tick = housekeepingTicks.add(1, ordering: .relaxed).newValue
+        if tick % ProviderBilling.watchdogEverySeconds == 0 { billing.runWatchdog(now: wall) }
+    }
+
     func status() -> ProviderStatus {
         // Bytes toward each consumer are counted by the core as it seals them.
         let sentByKey: [[UInt8]: UInt64] = plane?.tunnel.withLock { tunnel in
             Dictionary(tunnel.peers.map { ($0.publicKey, $0.innerSentBytes) }, uniquingKeysWith: { a, _ in a })
         } ?? [:]
+        let now = AgentClock.now().monotonic
         return state.withLock { state in
             ProviderStatus(
                 identity: PublicIdentity(signingPublicKey: identity.signingPublicKey)?.description ?? "",
                 wan: config.wan, exit: config.exit.rawValue, pool: config.pool.map(\.description),
                 maxSessions: config.maxSessions, refused: state.refused, requestsDropped: state.requestsDropped,
+                wallet: billing?.wallet.address.description,
+                vouchersRefused: billing?.vouchersRefused.load(ordering: .relaxed),
+                invoicesSent: billing?.invoicesSent.load(ordering: .relaxed),
                 learnedAddresses: { if case .whitelist(let list) = state.policy.mode { return list.learnedCount } else { return 0 } }(),
                 sessions: state.sessions.values.sorted { $0.id < $1.id }.map { session in
                     ProviderSessionStatus(
@@ -231,7 +434,12 @@ final class ProviderService: @unchecked Sendable {
                         bytesForwarded: session.meter.bytesForwarded, whitelistHits: session.meter.whitelistHits,
                         dropped: session.meter.droppedPackets, droppedNotWhitelisted: session.meter.notWhitelisted,
                         droppedLocal: session.meter.blockedLocal, droppedSMTP: session.meter.blockedSMTP,
-                        namesRefused: session.meter.namesRefused)
+                        namesRefused: session.meter.namesRefused,
+                        channel: session.account?.channel?.description,
+                        earned: session.account.map { String($0.paid > $0.credit.sessionBase ? $0.paid - $0.credit.sessionBase : 0) },
+                        due: session.account.map { String($0.due(now: now)) },
+                        paused: session.account?.paused,
+                        creditWindow: session.account?.credit.windowBytes)
                 })
         }
     }
@@ -245,6 +453,10 @@ public struct ProviderStatus: Codable, Sendable, Equatable {
     public var maxSessions: Int
     public var refused: UInt64
     public var requestsDropped: UInt64
+    /// The provider's payment address; nil on a free provider.
+    public var wallet: String?
+    public var vouchersRefused: UInt64?
+    public var invoicesSent: UInt64?
     public var learnedAddresses: Int
     public var sessions: [ProviderSessionStatus]
 }
@@ -264,4 +476,10 @@ public struct ProviderSessionStatus: Codable, Sendable, Equatable {
     public var droppedLocal: UInt64
     public var droppedSMTP: UInt64
     public var namesRefused: UInt64
+    /// Payment (nil on a free provider). Amounts are base units as decimal strings.
+    public var channel: String?
+    public var earned: String?
+    public var due: String?
+    public var paused: Bool?
+    public var creditWindow: UInt64?
 }

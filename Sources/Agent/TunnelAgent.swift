@@ -1,5 +1,6 @@
 import Glibc
 import LinuxPlatform
+import Payment
 import Policy
 import Session
 import Synchronization
@@ -113,8 +114,14 @@ public final class TunnelAgent {
         }
         var provider: ProviderService?
         if let providerConfig, let identity {
-            provider = try makeProvider(providerConfig, identity: identity)
-            config.interface.addresses += provider?.providerAddresses ?? []
+            let service = try makeProvider(providerConfig, identity: identity)
+            config.interface.addresses += service.providerAddresses
+            if providerConfig.price != .free {
+                let tariff = Tariff(perGiB: providerConfig.price.perGiB.baseUnits, perMinute: providerConfig.price.perMinute.baseUnits)
+                service.billing = try ProviderBilling.start(stateDirectory: options.stateDirectory, config: providerConfig.payment,
+                                                            tariff: tariff, log: log)
+            }
+            provider = service
         }
 
         // The kill switch goes in before anything can forward (and again once the session is known).
@@ -141,9 +148,19 @@ public final class TunnelAgent {
         }
 
         var exitSession: ExitSession.Opened?
+        var payment: ConsumerPayment?
         if let exitConfig, let identity {
             let opened = try openExit(exitConfig, identity: identity, socket: socket)
             exitSession = opened
+            if let wallet = opened.grant.providerWallet.flatMap(EthereumAddress.init(bytes:)), opened.grant.prices != .free {
+                do {
+                    payment = try ConsumerPayment.start(stateDirectory: options.stateDirectory, config: exitConfig.payment, grant: opened.grant,
+                                                        providerWallet: wallet, log: log, file: file)
+                } catch {
+                    Self.sendClose(identity: identity, session: opened, socket: socket)
+                    throw error
+                }
+            }
             if let gatewayConfig {
                 let gateway = try Gateway(config: gatewayConfig, tunnel: config, interface: name,
                                           stateDirectory: options.stateDirectory, file: file, log: log, preliminary: false)
@@ -196,6 +213,54 @@ public final class TunnelAgent {
             plane.sessionHandler = { [provider] message, source, now in provider.handle(message, from: source, now: now) }
             plane.inboundFilter = { [provider] peer, packet, now in provider.admitFromConsumer(peer, packet: packet, now: now) }
             plane.housekeeping = { [provider] now in provider.housekeeping(now: now) }
+            if let billing = provider.billing {
+                plane.tunnel.withLock { $0.sendGate = { [provider] peer, packet in provider.admitToConsumer(peer, packet: packet) } }
+                do {
+                    try billing.startSockets(addresses: provider.providerAddresses.map(\.address)) { [provider] bytes, source in
+                        provider.handlePayment(bytes, from: source)
+                    }
+                } catch {
+                    teardown(netlink: netlink, tun: tun)
+                    throw .platform(step: "opening the payment port \(PaymentPort.number) on the tunnel addresses", error)
+                }
+            }
+        }
+        let paymentTarget = exitSession?.grant.providerTunnelIPv4 ?? exitSession?.grant.providerTunnelIPv6
+        if let payment, let exitSession {
+            let providerKey = config.peers.last?.publicKey ?? []
+            payment.counts = { [plane] in
+                plane.tunnel.withLock { tunnel in
+                    let peer = tunnel.peer(publicKey: providerKey)
+                    return (peer?.innerSentBytes ?? 0, peer?.innerReceivedBytes ?? 0)
+                }
+            }
+            guard let own = exitSession.grant.consumerIPv4?.address ?? exitSession.grant.consumerIPv6?.address, let paymentTarget else {
+                teardown(netlink: netlink, tun: tun)
+                throw .session("the provider charges but gave no tunnel address to pay to: it is not a warren provider this version can pay")
+            }
+            do { try payment.start(tunnelAddress: own, providerAddress: paymentTarget) } catch {
+                teardown(netlink: netlink, tun: tun)
+                throw .platform(step: "opening the payment port \(PaymentPort.number) on \(own)", error)
+            }
+        }
+        let sessionLost = Mutex<String?>(nil)
+        if exitSession != nil, let providerKey = config.peers.last?.publicKey {
+            // A provider that restarted or ended our session answers no handshakes: exit, so the
+            // service manager (Restart=always) asks for a new session; a gateway stays closed meanwhile.
+            let log = self.log
+            plane.housekeeping = { [plane] _ in
+                let retries = plane.tunnel.withLock { $0.peer(publicKey: providerKey)?.unansweredHandshakeRetries ?? 0 }
+                guard retries >= Self.lostSessionRetries else { return }
+                let first = sessionLost.withLock { reason -> Bool in
+                    guard reason == nil else { return false }
+                    reason = "the provider has not answered \(retries + 1) handshake initiations: it restarted or ended the session"
+                    return true
+                }
+                if first {
+                    log.error("the provider has not answered \(retries + 1) handshake initiations (it restarted or ended the session): stopping so that a restart opens a new session")
+                    kill(getpid(), SIGTERM)
+                }
+            }
         }
         let socketPath = AgentOptions.controlSocketPath(runDirectory: options.runDirectory, interface: tun.name)
         let control: ControlSocketListener
@@ -215,7 +280,7 @@ public final class TunnelAgent {
         let identityText = identity.map { $0.publicIdentity.description }
         let exitStatus = exitSession.map { ExitStatus(provider: exitConfig?.provider ?? "", sessionID: $0.grant.sessionID,
                                                       addresses: [$0.grant.consumerIPv4, $0.grant.consumerIPv6].compactMap { $0?.description }) }
-        control.serve { [plane, provider] request in
+        control.serve { [plane, provider, payment] request in
             let command = request.split(separator: " ").first.map(String.init) ?? ""
             switch command {
             case "status":
@@ -229,6 +294,7 @@ public final class TunnelAgent {
                 status.identity = identityText
                 status.provider = provider?.status()
                 status.exit = exitStatus
+                status.payment = payment?.status()
                 return status.jsonBytes()
             case "down":
                 // The main thread does the teardown when it sees the signal.
@@ -249,11 +315,17 @@ public final class TunnelAgent {
 
         let signal = SignalWaiter.wait()
         log.info("received signal \(signal): removing interface \(interfaceName)")
-        if let exitSession, let identity, let target = SocketAddress(exitSession.endpoint) {
-            // Tell the provider at once, so it frees our addresses without waiting for the idle timeout.
-            let close = SessionClose.make(identity: identity, sessionID: exitSession.grant.sessionID, now: AgentClock.now())
-            close.withUnsafeBytes { try? socket.send($0, to: target) }
+        if let payment, let paymentTarget {
+            // The last invoice is paid before the close, so the provider's claim equals our last voucher.
+            payment.finish(providerAddress: paymentTarget)
+            usleep(300_000)
         }
+        if let exitSession, let identity {
+            // Tell the provider at once, so it frees our addresses without waiting for the idle timeout.
+            Self.sendClose(identity: identity, session: exitSession, socket: socket)
+        }
+        // Sessions end with the agent: channels are written and the watchdog claims at once.
+        provider?.endAll(reason: "the agent is stopping")
         control.close()
         teardown(netlink: netlink, tun: tun)
         if fullShutdown.full.load(ordering: .sequentiallyConsistent) {
@@ -269,7 +341,24 @@ public final class TunnelAgent {
             // Nothing of ours should outlive a plain stop.
             _ = Gateway.removeEverything(stateDirectory: options.stateDirectory, interface: interfaceName, netlink: netlink, killSwitch: false)
         }
+        if let reason = payment?.stopReason.withLock({ $0 }) {
+            log.error("session ended by this consumer: \(reason)")
+            return 3
+        }
+        if let reason = sessionLost.withLock({ $0 }) {
+            log.error("session lost: \(reason)")
+            return 4
+        }
         return 0
+    }
+
+    /// Handshake retransmissions (5 s apart) without an answer before the session counts as lost.
+    static let lostSessionRetries = 3
+
+    static func sendClose(identity: NodeIdentity, session: ExitSession.Opened, socket: UDPSocket) {
+        guard let target = SocketAddress(session.endpoint) else { return }
+        let close = SessionClose.make(identity: identity, sessionID: session.grant.sessionID, now: AgentClock.now())
+        close.withUnsafeBytes { _ = try? socket.send($0, to: target) }
     }
 
     private func makeProvider(_ providerConfig: ProviderConfig, identity: NodeIdentity) throws(AgentError) -> ProviderService {

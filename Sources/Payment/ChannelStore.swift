@@ -70,6 +70,26 @@ public struct ChannelStore: Sendable {
         return store
     }
 
+    /// The records on disk, for a display next to a running agent: read only. Unlike `load`
+    /// it creates nothing (no directory) and removes nothing (a leftover temporary file may be
+    /// the agent's write in progress). Records by id; damaged file names as in `damaged`;
+    /// both empty when the directory does not exist.
+    public static func snapshot(directory: String) throws(ChannelStoreError) -> (records: [ChannelRecord], damaged: [String]) {
+        let files = ChannelDirectory(existing: directory)
+        guard let names = try files.namesIfPresent() else { return ([], []) }
+        var records: [ChannelRecord] = []
+        var damaged: [String] = []
+        for name in names where name.hasSuffix(ChannelDirectory.suffix) {
+            let bytes = try files.read(name, limit: ChannelRecordText.maximumLength)
+            guard let record = try? ChannelRecordText.decode(bytes), ChannelDirectory.fileName(record.id) == name else {
+                damaged.append(name)
+                continue
+            }
+            records.append(record)
+        }
+        return (records.sorted { $0.id < $1.id }, damaged)
+    }
+
     public subscript(id: ChannelID) -> ChannelRecord? { records[id] }
 
     /// The best voucher amount that is on disk for a channel (zero when none).
@@ -160,6 +180,12 @@ public struct ChannelStore: Sendable {
     /// Writes every dirty channel now (for an orderly shutdown).
     public mutating func persistAll(now: UInt64) throws(ChannelStoreError) {
         for id in dirty.sorted() { try persistNow(channel: id, now: now) }
+    }
+
+    /// Consumer: sets the channel's daily cap (the config's MaxSpend may have changed since
+    /// the channel was opened). Memory only, like every update.
+    public mutating func setDailyCap(channel id: ChannelID, _ cap: UInt128?) throws(ChannelStoreError) {
+        try modify(id) { $0.dailyCap = cap }
     }
 
     /// Changes a record in memory and marks it dirty (the watchdog's bookkeeping).

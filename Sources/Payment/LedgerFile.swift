@@ -1,18 +1,25 @@
 import Glibc
 import LinuxPlatform
 
-/// The local ledger's directory: `ledger.state` (the encoded state) and `ledger.lock`.
+/// The local ledger's directory: `ledger.state` (the encoded state), `ledger.lock`, and
+/// `journal` (one line per operation, see `LedgerJournal`).
 ///
 /// Every operation holds an exclusive `flock` on the lock file from reading the state to
-/// renaming the new one into place, so several agents on one machine see one sequence of
-/// operations. A write is temp file, fsync, rename, fsync of the directory: after a power
-/// cut the file is the old state or the new one, and the checksum catches anything else.
-/// This is the only type in the module that touches the file system.
+/// renaming the new one into place and appending its journal line, so several agents on one
+/// machine see one sequence of operations. A write is temp file, fsync, rename, fsync of the
+/// directory: after a power cut the file is the old state or the new one, and the checksum
+/// catches anything else. Readers that only look (`LocalLedger.snapshot(directory:)`, the
+/// journal reader) take no lock: a rename is atomic and a journal line is whole once its
+/// newline is written.
 struct LedgerFile {
     let directory: String
 
-    var statePath: String { directory + "/ledger.state" }
+    static let stateName = "ledger.state"
+    static let journalName = "journal"
+
+    var statePath: String { directory + "/" + Self.stateName }
     var lockPath: String { directory + "/ledger.lock" }
+    var journalPath: String { directory + "/" + Self.journalName }
 
     /// Creates the directory (0700) if it is missing.
     init(directory: String) throws(LedgerError) {
@@ -35,10 +42,16 @@ struct LedgerFile {
 
     /// The state file's bytes, or nil when there is no ledger yet.
     func read() throws(LedgerError) -> [UInt8]? {
-        let fd = open(statePath, O_RDONLY | O_CLOEXEC)
+        try Self.contents(of: statePath, limit: LedgerText.maximumLength)
+    }
+
+    /// A file's bytes, read no further once past `limit` (past a format's limit is enough for
+    /// its decoder to refuse the file); nil when the file does not exist. Creates nothing.
+    static func contents(of path: String, limit: Int) throws(LedgerError) -> [UInt8]? {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
         if fd < 0 {
             if errno == ENOENT { return nil }
-            throw .storage(call: "open \(statePath)", errno: errno)
+            throw .storage(call: "open \(path)", errno: errno)
         }
         defer { _ = close(fd) }
         var out: [UInt8] = []
@@ -47,18 +60,24 @@ struct LedgerFile {
             let n = chunk.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
             if n < 0 {
                 if errno == EINTR { continue }
-                throw .storage(call: "read \(statePath)", errno: errno)
+                throw .storage(call: "read \(path)", errno: errno)
             }
             if n == 0 { return out }
             out += chunk[0..<n]
-            // One byte past the format's limit is enough for the decoder to refuse it.
-            if out.count > LedgerText.maximumLength { return out }
+            if out.count > limit { return out }
         }
     }
 
     /// Replaces the state file atomically and durably.
     func write(_ bytes: [UInt8]) throws(LedgerError) {
         do { try DurableFile.replace(statePath, in: directory, with: bytes) } catch {
+            throw .storage(call: error.call, errno: error.errno)
+        }
+    }
+
+    /// Appends one line to the journal, durably, while the caller holds the lock.
+    func appendJournal(_ line: String) throws(LedgerError) {
+        do { try DurableFile.append(journalPath, in: directory, with: Array((line + "\n").utf8)) } catch {
             throw .storage(call: error.call, errno: error.errno)
         }
     }

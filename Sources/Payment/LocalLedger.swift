@@ -1,3 +1,5 @@
+import Glibc
+
 /// Settlement: the one small interface through which channels are opened, claimed and
 /// reclaimed. The embedded `LocalLedger` implements it on one machine; an EVM chain backend
 /// implements it with a contract that keeps exactly the same rules.
@@ -33,20 +35,30 @@ public struct LocalLedger: Settlement, Sendable {
         _ = try read { _ in () }
     }
 
+    /// The faucet (local ledger only). Journaled with the wall clock, as it takes no `now`.
     public func fund(_ address: EthereumAddress, amount: UInt128) throws(LedgerError) {
-        try update { (state: inout LedgerState) throws(LedgerError) in try state.fund(address, amount: amount) }
+        let time = UInt64(max(0, Glibc.time(nil)))
+        try update({ LedgerJournal.fundLine(address, amount: amount, time: time, $0) }) {
+            (state: inout LedgerState) throws(LedgerError) in try state.fund(address, amount: amount)
+        }
     }
 
     public func open(_ channel: Channel, now: UInt64) throws(LedgerError) {
-        try update { (state: inout LedgerState) throws(LedgerError) in try state.open(channel, now: now) }
+        try update({ LedgerJournal.openLine(channel, time: now, $0) }) {
+            (state: inout LedgerState) throws(LedgerError) in try state.open(channel, now: now)
+        }
     }
 
     public func claim(_ voucher: SignedVoucher, now: UInt64) throws(LedgerError) -> ClaimReceipt {
-        try update { (state: inout LedgerState) throws(LedgerError) in try state.claim(voucher, now: now) }
+        try update({ LedgerJournal.claimLine(voucher, time: now, $0) }) {
+            (state: inout LedgerState) throws(LedgerError) in try state.claim(voucher, now: now)
+        }
     }
 
     public func reclaim(_ channelID: ChannelID, now: UInt64) throws(LedgerError) -> UInt128 {
-        try update { (state: inout LedgerState) throws(LedgerError) in try state.reclaim(channelID, now: now) }
+        try update({ LedgerJournal.reclaimLine(channelID, time: now, $0) }) {
+            (state: inout LedgerState) throws(LedgerError) in try state.reclaim(channelID, now: now)
+        }
     }
 
     public func balance(of address: EthereumAddress) throws(LedgerError) -> UInt128 {
@@ -66,6 +78,15 @@ public struct LocalLedger: Settlement, Sendable {
         try read { $0 }
     }
 
+    /// The state in `directory` whatever its domain, for a display next to running agents:
+    /// no lock (the state file is replaced by an atomic rename), nothing created. Nil when
+    /// there is no state file (no directory, or a ledger nothing has written to yet).
+    public static func snapshot(directory: String) throws(LedgerError) -> LedgerState? {
+        guard let bytes = try LedgerFile.contents(of: directory + "/" + LedgerFile.stateName,
+                                                  limit: LedgerText.maximumLength) else { return nil }
+        return try LedgerText.decode(bytes)
+    }
+
     private func load(_ file: LedgerFile) throws(LedgerError) -> LedgerState {
         guard let bytes = try file.read() else { return LedgerState(domain: domain) }
         let state = try LedgerText.decode(bytes)
@@ -78,14 +99,26 @@ public struct LocalLedger: Settlement, Sendable {
         return try file.withExclusiveLock { () throws(LedgerError) -> T in body(try load(file)) }
     }
 
-    private func update<T>(_ body: (inout LedgerState) throws(LedgerError) -> T) throws(LedgerError) -> T {
+    /// Applies one operation under the lock, writes the state if it changed, then appends the
+    /// operation's journal line, refusals included, before the lock goes.
+    ///
+    /// A journal that cannot be appended to fails the call with `.storage`, even when the
+    /// operation took effect: an incomplete journal would let a double submission go unseen.
+    /// Callers already handle "done, but the answer was lost" (as with a chain), e.g. the
+    /// watchdog asks for the claim's state by its id before submitting again.
+    private func update<T>(_ journal: (Result<T, LedgerError>) -> String,
+                           _ body: (inout LedgerState) throws(LedgerError) -> T) throws(LedgerError) -> T {
         let file = try LedgerFile(directory: directory)
         return try file.withExclusiveLock { () throws(LedgerError) -> T in
-            var state = try load(file)
-            let before = state
-            let result = try body(&state)
-            if state != before { try file.write(LedgerText.encode(state)) }
-            return result
+            let outcome = Result { () throws(LedgerError) -> T in
+                var state = try load(file)
+                let before = state
+                let result = try body(&state)
+                if state != before { try file.write(LedgerText.encode(state)) }
+                return result
+            }
+            try file.appendJournal(journal(outcome))
+            return try outcome.get()
         }
     }
 }

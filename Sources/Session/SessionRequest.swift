@@ -1,3 +1,4 @@
+import Payment
 import WarrenCrypto
 import WireGuard
 
@@ -137,7 +138,7 @@ public struct OpenedSessionRequest: Sendable {
         guard let wall = decodeTAI64N(timestamp) else { throw .invalidField("timestamp") }
         return OpenedSessionRequest(
             consumer: consumer, consumerWireGuardKey: tunnelKey, timestamp: timestamp, wallNanoseconds: wall, nonce: nonce,
-            maxPrices: maxPrices, channel: ChannelID(bytes: channelBytes), requestDigest: sessionDigest(bytes),
+            maxPrices: maxPrices, channel: channelBytes.allSatisfy { $0 == 0 } ? nil : ChannelID(bytes: channelBytes), requestDigest: sessionDigest(bytes),
             sharedSecret: shared)
     }
 

@@ -82,7 +82,8 @@ public enum SessionResponse {
             writer.append(bigEndian: grant.creditWindowBytes)
             writer.append(bigEndian: grant.voucherIntervalBytes)
             writer.append(bigEndian: grant.idleTimeoutSeconds)
-            writer.zeros(SessionLayout.reasonLength)
+            if let wallet = grant.providerWallet { writer.append(wallet) } else { writer.zeros(SessionGrant.walletLength) }
+            writer.zeros(SessionLayout.reasonLength - SessionGrant.walletLength)
         case .refused(let refusal):
             writer.append(refusal.reason.rawValue)
             writer.zeros(3)
@@ -121,12 +122,13 @@ public enum SessionResponse {
             let creditWindow = reader.unsigned(UInt64.self)
             let voucherInterval = reader.unsigned(UInt64.self)
             let idleTimeout = reader.unsigned(UInt32.self)
-            guard reader.take(SessionLayout.reasonLength).allSatisfy({ $0 == 0 }) else { throw .invalidField("reason") }
+            let wallet = reader.take(SessionGrant.walletLength)
+            guard reader.take(SessionLayout.reasonLength - SessionGrant.walletLength).allSatisfy({ $0 == 0 }) else { throw .invalidField("reason") }
             return .accepted(try SessionGrant(
                 sessionID: sessionID, consumerIPv4: consumerIPv4, consumerIPv6: consumerIPv6, mtu: mtu,
                 dnsIPv4: dnsIPv4, dnsIPv6: dnsIPv6, providerTunnelIPv4: tunnelIPv4, providerTunnelIPv6: tunnelIPv6,
                 prices: prices, creditWindowBytes: creditWindow, voucherIntervalBytes: voucherInterval,
-                idleTimeoutSeconds: idleTimeout))
+                idleTimeoutSeconds: idleTimeout, providerWallet: wallet.allSatisfy { $0 == 0 } ? nil : wallet))
         }
         guard let reason = SessionRefusalReason(rawValue: status) else { throw .invalidField("status") }
         guard reader.take(assignmentLength).allSatisfy({ $0 == 0 }) else { throw .invalidField("refusal assignment") }

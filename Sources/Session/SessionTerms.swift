@@ -22,18 +22,6 @@ public struct SessionPrices: Hashable, Sendable {
     }
 }
 
-/// The payment channel a consumer opens for this provider (32 bytes, as on chain).
-/// On the wire, all zeros means "no channel" (a free provider, or one paid another way).
-public struct ChannelID: Hashable, Sendable {
-    public let bytes: [UInt8]
-
-    /// nil unless exactly 32 bytes, not all zero (all zero is the wire's "none").
-    public init?(bytes: [UInt8]) {
-        guard bytes.count == SessionLayout.channelLength, bytes.contains(where: { $0 != 0 }) else { return nil }
-        self.bytes = bytes
-    }
-}
-
 /// What a provider grants an admitted consumer: the tunnel's addresses, its DNS, its MTU
 /// and the payment terms the session runs under.
 ///
@@ -57,6 +45,11 @@ public struct SessionGrant: Hashable, Sendable {
     public let voucherIntervalBytes: UInt64
     /// Seconds without traffic after which the provider ends the session.
     public let idleTimeoutSeconds: UInt32
+    /// The provider's payment address (20 bytes, an Ethereum address), the other end of the
+    /// consumer's channel; nil when the provider takes no payment.
+    public let providerWallet: [UInt8]?
+
+    public static let walletLength = 20
 
     /// Smallest MTUs the address families allow (RFC 791 and RFC 8200).
     public static let minimumIPv4MTU: UInt16 = 576
@@ -66,7 +59,7 @@ public struct SessionGrant: Hashable, Sendable {
                 dnsIPv4: IPAddress? = nil, dnsIPv6: IPAddress? = nil,
                 providerTunnelIPv4: IPAddress? = nil, providerTunnelIPv6: IPAddress? = nil,
                 prices: SessionPrices, creditWindowBytes: UInt64, voucherIntervalBytes: UInt64,
-                idleTimeoutSeconds: UInt32) throws(SessionError) {
+                idleTimeoutSeconds: UInt32, providerWallet: [UInt8]? = nil) throws(SessionError) {
         // A zero address or length is the wire's "none", so it cannot also be a value.
         if let prefix = consumerIPv4 {
             guard prefix.address.isV4, prefix.length > 0, prefix.address != .v4(0) else { throw .invalidField("consumer IPv4") }
@@ -84,6 +77,11 @@ public struct SessionGrant: Hashable, Sendable {
                 guard address.isV4 == v4, address != .v4(0), address != .v6(0, 0) else { throw .invalidField(name) }
             }
         }
+        // All zero is the wire's "no wallet", so it cannot also be an address.
+        if let wallet = providerWallet {
+            guard wallet.count == Self.walletLength, wallet.contains(where: { $0 != 0 }) else { throw .invalidField("provider wallet") }
+        }
+        self.providerWallet = providerWallet
         self.sessionID = sessionID
         self.consumerIPv4 = consumerIPv4
         self.consumerIPv6 = consumerIPv6

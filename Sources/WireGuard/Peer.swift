@@ -37,6 +37,9 @@ public final class Peer: @unchecked Sendable {
     public internal(set) var innerSentBytes: UInt64 = 0
     public internal(set) var receivedBytes: UInt64 = 0
     public internal(set) var sentBytes: UInt64 = 0
+    /// Retransmissions of the handshake initiation now in flight (0 when none is): a peer
+    /// that leaves several unanswered has lost our session (a restart, a removed peer).
+    public var unansweredHandshakeRetries: Int { retransmitHandshakeAt != nil ? handshakeAttempts : 0 }
     /// Wall-clock nanoseconds of the latest completed handshake, 0 if none.
     public internal(set) var latestHandshakeWall: UInt64 = 0
 

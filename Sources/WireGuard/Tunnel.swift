@@ -22,6 +22,8 @@ import WarrenCrypto
 public enum DropReason: String, Sendable, CaseIterable {
     case malformed, invalidMac, unknownReceiver, decryptFailed, replayed, disallowedSource, handshakeRejected
     case expiredKeypair, noRoute, noEndpoint
+    /// The embedder's send gate held the packet back (a consumer behind on payment).
+    case withheld
 }
 
 /// Counters of dropped input, one per reason.
@@ -89,6 +91,10 @@ public final class Tunnel: @unchecked Sendable {
     public var mtu: Int
     /// Overridable only to test rekeying without waiting two minutes.
     public var rekeyAfterTime = Protocol.rekeyAfterTime
+    /// Asked for each routed outbound packet before it uses a nonce or is staged; false drops
+    /// it (counted as `.withheld`). The embedder's policy, e.g. a provider pausing a consumer
+    /// that stopped paying. Runs under whatever serialises this tunnel: it must not call back.
+    public var sendGate: (@Sendable (Peer, UnsafeRawBufferPointer) -> Bool)?
 
     public private(set) var peers: [Peer] = []
     var peersByKey: [[UInt8]: Peer] = [:]
@@ -154,6 +160,10 @@ public final class Tunnel: @unchecked Sendable {
         guard let peer = routePeer(packet) else {
             drops.count(.noRoute)
             return .drop(.noRoute)
+        }
+        if let sendGate, !sendGate(peer, packet) {
+            drops.count(.withheld)
+            return .drop(.withheld)
         }
         guard let endpoint = peer.endpoint else {
             drops.count(.noEndpoint)

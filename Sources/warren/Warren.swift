@@ -11,7 +11,7 @@ struct Warren: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "warren",
         abstract: "A WireGuard-compatible VPN agent for routers and single-board computers.",
-        subcommands: [Up.self, Down.self, Status.self, Id.self, Wallet.self, VoucherTool.self, Keygen.self, Pubkey.self, Genpsk.self]
+        subcommands: [Up.self, Down.self, Status.self, Id.self, Wallet.self, ChannelCommand.self, LedgerCommand.self, VoucherTool.self, Keygen.self, Pubkey.self, Genpsk.self]
     )
 }
 

@@ -44,7 +44,7 @@ enum PaymentFixture {
     }
 
     static func removeTree(_ directory: String) {
-        for name in ["ledger.state", "ledger.state.tmp", "ledger.lock"] { _ = unlink(directory + "/" + name) }
+        for name in ["ledger.state", "ledger.state.tmp", "ledger.lock", "journal"] { _ = unlink(directory + "/" + name) }
         _ = rmdir(directory)
     }
 }

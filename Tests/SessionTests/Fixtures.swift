@@ -1,3 +1,4 @@
+import Payment
 import WarrenCrypto
 import WireGuard
 @testable import Session

@@ -190,6 +190,37 @@ import WireGuard
         #expect(try SessionResponse.open(response, secret: secret) == .accepted(grant))
     }
 
+    /// A paying provider's wallet rides in plaintext bytes 124..<144 of the grant; all zero is "no wallet".
+    @Test func grantCarriesTheProviderWallet() throws {
+        let (request, secret) = try Fixture.request()
+        let opened = try OpenedSessionRequest.open(request, providerIdentity: Fixture.provider)
+        let base = try Fixture.grant()
+        let wallet = (1...20).map { UInt8($0) }
+        let grant = try SessionGrant(
+            sessionID: base.sessionID, consumerIPv4: base.consumerIPv4, consumerIPv6: base.consumerIPv6, mtu: base.mtu,
+            dnsIPv4: base.dnsIPv4, dnsIPv6: base.dnsIPv6, providerTunnelIPv4: base.providerTunnelIPv4,
+            providerTunnelIPv6: base.providerTunnelIPv6, prices: base.prices, creditWindowBytes: base.creditWindowBytes,
+            voucherIntervalBytes: base.voucherIntervalBytes, idleTimeoutSeconds: base.idleTimeoutSeconds, providerWallet: wallet)
+        let plaintext = SessionResponse.encode(.accepted(grant))
+        #expect(Array(plaintext[124..<144]) == wallet)
+        #expect(plaintext[144...].allSatisfy { $0 == 0 })
+        let response = SessionResponse.seal(.accepted(grant), to: opened, entropy: SeededEntropy(seed: [7]))
+        guard case .accepted(let parsed) = try SessionResponse.open(response, secret: secret) else {
+            Issue.record("not accepted")
+            return
+        }
+        #expect(parsed.providerWallet == wallet)
+        #expect(base.providerWallet == nil)
+        #expect(throws: SessionError.invalidField("provider wallet")) {
+            try SessionGrant(sessionID: 1, consumerIPv4: base.consumerIPv4, consumerIPv6: nil, mtu: 1420, prices: .free,
+                             creditWindowBytes: 0, voucherIntervalBytes: 0, idleTimeoutSeconds: 60, providerWallet: [UInt8](repeating: 0, count: 20))
+        }
+        #expect(throws: SessionError.invalidField("provider wallet")) {
+            try SessionGrant(sessionID: 1, consumerIPv4: base.consumerIPv4, consumerIPv6: nil, mtu: 1420, prices: .free,
+                             creditWindowBytes: 0, voucherIntervalBytes: 0, idleTimeoutSeconds: 60, providerWallet: [1, 2, 3])
+        }
+    }
+
     @Test func responseLayoutMatchesTheDocument() throws {
         let (request, secret) = try Fixture.request()
         let opened = try OpenedSessionRequest.open(request, providerIdentity: Fixture.provider)
@@ -308,7 +339,8 @@ import WireGuard
         #expect(throws: SessionError.invalidField("consumer IPv4")) { try open(changed(good, 12, 33)) }
         #expect(throws: SessionError.invalidField("consumer IPv6")) { try open(changed(good, 29, 129)) }
         #expect(throws: SessionError.invalidField("MTU")) { try open(changed(changed(good, 30, 0), 31, 100)) }
-        #expect(throws: SessionError.invalidField("reason")) { try open(changed(good, 124, UInt8(ascii: "x"))) }
+        #expect(throws: SessionError.invalidField("reason")) { try open(changed(good, 144, UInt8(ascii: "x"))) }
+        #expect(throws: SessionError.invalidField("reason")) { try open(changed(good, 187, 1)) }
         // "none" has one encoding: length 0 with a non-zero address is refused.
         var noV4 = good
         noV4[12] = 0

@@ -1,0 +1,349 @@
+import Glibc
+import LinuxPlatform
+import Payment
+import Session
+import Synchronization
+import WarrenCrypto
+import WireGuard
+
+// The consumer's side of payment.
+//
+//   start      -> channel store loaded, sessions left open marked ended, watchdog (reclaims)
+//              -> a channel to this provider reused, or a new one written to disk and then
+//                 opened on the ledger with the configured deposit
+//   tunnel up  -> UDP 4747 on our tunnel address; the best voucher so far announces the channel
+//   invoice    -> InvoiceCheck against our own counts, tariff, cap; the latest one is paid at
+//                 most once per PersistInterval: record, write durably, then send
+//   problem    -> over-invoiced or cap reached: the agent stops and says why
+
+/// What the consumer shows in `warren status`.
+public struct ConsumerPaymentStatus: Codable, Sendable, Equatable {
+    public var channel: String
+    public var providerWallet: String
+    public var deposit: String
+    /// Cumulative on the channel (base units).
+    public var paid: String
+    /// Paid in this session (base units).
+    public var paidThisSession: String
+    /// The last invoice's amount due (base units).
+    public var due: String
+    public var spentToday: String
+    public var dailyCap: String?
+    public var invoices: UInt64
+    public var vouchers: UInt64
+    public var expiry: UInt64
+}
+
+final class ConsumerPayment: @unchecked Sendable {
+    struct State {
+        var store: ChannelStore
+        var check: InvoiceCheck
+        var pending: UInt128?
+        var lastDue: UInt128 = 0
+        var invoices: UInt64 = 0
+        var vouchers: UInt64 = 0
+        var lastWriteMonotonic: UInt64 = 0
+        var wroteOnce = false
+        var stopped = false
+    }
+
+    let wallet: WalletKey
+    let ledger: LocalLedger
+    let channel: Channel
+    let grant: SessionGrant
+    let config: ConsumerPaymentConfig
+    let log: EventLog
+    let sessionBase: UInt128
+    let startedMonotonic: UInt64
+    let state: Mutex<State>
+    /// Why the consumer ended the session itself (over-invoiced, cap reached); read at exit.
+    let stopReason = Mutex<String?>(nil)
+    /// The consumer's own meter: inner bytes sent to and received from the provider.
+    var counts: (@Sendable () -> (sent: UInt64, received: UInt64))?
+    /// Test switch: stop paying once this many bytes were received (0: never pay at all).
+    let stopPayingAfter: UInt64?
+    private var socket: UDPSocket?
+
+    static let watchdogEverySeconds: UInt64 = 10
+
+    private init(wallet: WalletKey, ledger: LocalLedger, channel: Channel, grant: SessionGrant, config: ConsumerPaymentConfig,
+                 log: EventLog, store: ChannelStore, check: InvoiceCheck, sessionBase: UInt128) {
+        self.wallet = wallet
+        self.ledger = ledger
+        self.channel = channel
+        self.grant = grant
+        self.config = config
+        self.log = log
+        self.sessionBase = sessionBase
+        startedMonotonic = AgentClock.now().monotonic
+        state = Mutex(State(store: store, check: check))
+        stopPayingAfter = getenv("WARREN_TEST_STOP_PAYING_AFTER").flatMap { UInt64(String(cString: $0)) }
+    }
+
+    /// Loads the channels, settles what the watchdog can, and picks or opens the channel
+    /// that pays this provider.
+    static func start(stateDirectory: String, config: ConsumerPaymentConfig, grant: SessionGrant, providerWallet: EthereumAddress,
+                      log: EventLog, file: String) throws(AgentError) -> ConsumerPayment {
+        guard let deposit = config.deposit else {
+            throw .config(ConfigError(file: file, line: config.depositLine, key: "Deposit",
+                message: "the provider charges \(TokenAmount(baseUnits: grant.prices.perGiB))/GiB, \(TokenAmount(baseUnits: grant.prices.perMinute))/min: set Deposit = the tokens to lock in a payment channel (e.g. Deposit = 1) in [Exit]"))
+        }
+        let wallet = try WalletStore.loadOrCreate(stateDirectory: stateDirectory)
+        let ledger: LocalLedger
+        do { ledger = try LocalLedger(directory: config.ledger) } catch {
+            throw .session("opening the local ledger in \(config.ledger) ([Exit] Ledger): \(error); check the directory exists and is writable")
+        }
+        var store: ChannelStore
+        do { store = try ChannelStore.load(directory: stateDirectory + "/channels", persistInterval: config.persistInterval) } catch {
+            throw .session("loading the channels in \(stateDirectory)/channels: \(error)")
+        }
+        for name in store.damaged { log.error("channel file \(stateDirectory)/channels/\(name) is damaged (torn or edited): not loaded") }
+        let now = UInt64(time(nil))
+        store.endSessionsLeftOpen(now: now)
+        reclaimExpired(&store, ledger: ledger, now: now, log: log)
+
+        let dailyCap = config.maxSpendPerDay?.baseUnits
+        let margin = max(config.channelLifetimeSeconds / 4, 60)
+        let reusable = store.records.values.filter { record in
+            record.role == .consumer && record.channel.provider == providerWallet && !record.reclaimed
+                && record.channel.expiry > now &+ margin && record.bestAmount < record.channel.deposit
+                && ((try? ledger.channel(record.id)) ?? nil).map { !$0.reclaimed } == true
+        }.sorted { $0.channel.deposit - $0.bestAmount > $1.channel.deposit - $1.bestAmount }
+        let channel: Channel
+        do {
+            if let record = reusable.first {
+                channel = record.channel
+                if record.dailyCap != dailyCap { try store.setDailyCap(channel: record.id, dailyCap) }
+                try store.setSessionEnded(channel: channel.id, at: nil)
+                try store.persistNow(channel: channel.id, now: now)
+                log.info("paying on channel \(channel.id): deposit \(TokenAmount(baseUnits: channel.deposit)), paid so far \(TokenAmount(baseUnits: record.bestAmount))")
+            } else {
+                let salt = Sodium.randomBytes(ChannelID.saltLength)
+                let expiry = now &+ config.channelLifetimeSeconds
+                do { channel = try Channel(consumer: wallet.address, provider: providerWallet, salt: salt, deposit: deposit.baseUnits, expiry: expiry) } catch {
+                    throw AgentError.session("making a channel: \(error)")
+                }
+                // On disk before the deposit moves: a crash right after still leaves a record to reclaim from.
+                try store.add(ChannelRecord(role: .consumer, channel: channel, dailyCap: dailyCap), now: now)
+                do { try ledger.open(channel, now: now) } catch {
+                    if case .insufficientBalance(let available, let needed) = error {
+                        throw AgentError.session("cannot open a payment channel: the wallet \(wallet.address) has \(TokenAmount(baseUnits: available)) on the local ledger \(config.ledger), the deposit needs \(TokenAmount(baseUnits: needed)); fund it (warren ledger fund --address \(wallet.address) --amount ...) or lower Deposit")
+                    }
+                    throw AgentError.session("opening a payment channel on the local ledger \(config.ledger): \(error)")
+                }
+                log.info("opened channel \(channel.id) to \(providerWallet): deposit \(TokenAmount(baseUnits: deposit.baseUnits)), expires at \(expiry)")
+            }
+        } catch let error as AgentError {
+            throw error
+        } catch let error as ChannelStoreError {
+            throw .session("writing the channel store in \(stateDirectory)/channels: \(error)")
+        } catch {
+            throw .session("\(error)")
+        }
+        let best = store[channel.id]?.bestAmount ?? 0
+        let check = InvoiceCheck(domain: ledger.domain, provider: providerWallet, channelID: channel.id, sessionID: grant.sessionID,
+                                 tariff: Tariff(perGiB: grant.prices.perGiB, perMinute: grant.prices.perMinute),
+                                 sessionBase: best, spendingCap: spendingCap(store, channel: channel.id, maxSpend: dailyCap, now: now),
+                                 lastVoucherAmount: best)
+        return ConsumerPayment(wallet: wallet, ledger: ledger, channel: channel, grant: grant, config: config, log: log,
+                               store: store, check: check, sessionBase: best)
+    }
+
+    /// The most this channel may reach now: its deposit, and today's budget left after what
+    /// every consumer channel spent today (MaxSpend is per day, not per channel).
+    static func spendingCap(_ store: ChannelStore, channel id: ChannelID, maxSpend: UInt128?, now: UInt64) -> UInt128 {
+        guard let record = store[id] else { return 0 }
+        var cap = record.channel.deposit
+        if let maxSpend {
+            let spent = store.records.values.filter { $0.role == .consumer }.reduce(UInt128(0)) { total, other in
+                let (sum, overflow) = total.addingReportingOverflow(other.spent(on: now))
+                return overflow ? .max : sum
+            }
+            let remaining = maxSpend > spent ? maxSpend - spent : 0
+            let (sum, overflow) = record.bestAmount.addingReportingOverflow(remaining)
+            if !overflow { cap = min(cap, sum) }
+        }
+        return cap
+    }
+
+    static func reclaimExpired(_ store: inout ChannelStore, ledger: LocalLedger, now: UInt64, log: EventLog) {
+        let policy = WatchdogPolicy(settleThreshold: 0, expiryMargin: 0)
+        do {
+            let report = try WatchdogRunner.run(store: &store, settlement: ledger, now: now, policy: policy)
+            for (channel, refund) in report.refunds { log.info("reclaimed \(TokenAmount(baseUnits: refund)) from expired channel \(channel)") }
+            for (channel, error) in report.failures { log.warning("reclaiming channel \(channel): \(error)") }
+        } catch {
+            log.error("watchdog: \(error)")
+        }
+    }
+
+    // MARK: Running
+
+    /// Binds the payment port on our tunnel address and announces the channel.
+    func start(tunnelAddress: IPAddress, providerAddress: IPAddress) throws(PlatformError) {
+        guard let bind = SocketAddress(Endpoint(address: tunnelAddress, port: PaymentPort.number)) else {
+            throw PlatformError(call: "bind", errno: EINVAL, message: "\(tunnelAddress) is not a bindable address")
+        }
+        let socket = try UDPSocket(binding: bind)
+        try socket.setReceiveTimeout(milliseconds: 500)
+        self.socket = socket
+        guard let target = SocketAddress(Endpoint(address: providerAddress, port: PaymentPort.number)) else {
+            throw PlatformError(call: "connect", errno: EINVAL, message: "\(providerAddress) is not an address")
+        }
+        pthread_detach(try startThread(name: "warren-pay") { [self] in run(socket: socket, provider: target) })
+    }
+
+    private func run(socket: UDPSocket, provider: SocketAddress) {
+        if stopPayingAfter != 0 { announce(socket: socket, provider: provider) }
+        var batch = ReceiveBatch(count: 8, bufferSize: 512, headroom: 0)
+        var lastWatchdog = AgentClock.now().monotonic
+        var announcements = 1
+        while true {
+            let count = (try? socket.receive(into: &batch)) ?? 0
+            for i in 0..<count where !batch.isTruncated(i) {
+                handle(Array(batch.buffer(i)[0..<batch.length(i)]))
+            }
+            let now = AgentClock.now()
+            // The announcement may be lost before the handshake completes: repeat it until an invoice shows it arrived.
+            if announcements < 10, state.withLock({ $0.invoices == 0 }), stopPayingAfter != 0 {
+                announcements += 1
+                announce(socket: socket, provider: provider)
+            }
+            payPending(socket: socket, provider: provider, now: now)
+            if now.monotonic &- lastWatchdog >= Self.watchdogEverySeconds * 1_000_000_000 {
+                lastWatchdog = now.monotonic
+                state.withLock { state in
+                    let wall = now.wall / 1_000_000_000
+                    do { _ = try state.store.persistIfDue(now: wall) } catch { log.limited("channel-persist", "writing channels: \(error)") }
+                    // The watchdog: channels that expired meanwhile give their deposit back.
+                    Self.reclaimExpired(&state.store, ledger: ledger, now: wall, log: log)
+                }
+            }
+        }
+    }
+
+    private func announce(socket: UDPSocket, provider: SocketAddress) {
+        let bytes: [UInt8]? = state.withLock { state in
+            if let best = state.store[channel.id]?.bestVoucher { return best.serialized() }
+            return sign(0, state: &state, now: AgentClock.now())
+        }
+        if let bytes { bytes.withUnsafeBytes { _ = try? socket.send($0, to: provider) } }
+    }
+
+    private func handle(_ bytes: [UInt8]) {
+        guard bytes.first == PaymentMessageType.invoice.rawValue, let invoice = try? SignedInvoice(parsing: bytes) else {
+            log.limited("invoice-bad", "dropped a payment message from the provider that is not an invoice")
+            return
+        }
+        let now = AgentClock.now()
+        let (sent, received) = counts?() ?? (0, 0)
+        if let limit = stopPayingAfter, received >= limit { return }
+        let seconds = (now.monotonic &- startedMonotonic) / 1_000_000_000
+        let verdict: InvoiceVerdict = state.withLock { state in
+            state.check.spendingCap = Self.spendingCap(state.store, channel: channel.id, maxSpend: config.maxSpendPerDay?.baseUnits,
+                                                       now: now.wall / 1_000_000_000)
+            let verdict = state.check.evaluate(invoice, bytesSent: sent, bytesReceived: received, secondsConnected: seconds)
+            if verdict != .stale, verdict != .overInvoiced(.notSignedByProvider) {
+                state.check.lastSequence = invoice.invoice.sequence
+                state.invoices &+= 1
+                state.lastDue = invoice.invoice.amountDue
+            }
+            switch verdict {
+            case .pay(let amount): state.pending = amount
+            case .capReached(let final): state.pending = final
+            default: break
+            }
+            return verdict
+        }
+        switch verdict {
+        case .pay, .stale:
+            return
+        case .capReached(let final):
+            stop("the spending cap is reached (\(TokenAmount(baseUnits: final)) on channel \(channel.id); MaxSpend per day or the deposit): paid up to it and ended the session")
+        case .overInvoiced(.notSignedByProvider):
+            log.limited("invoice-signer", "dropped an invoice not signed by the provider's wallet")
+        case .overInvoiced(let problem):
+            stop("over-invoiced by the provider: \(problem); ended the session and paid nothing more")
+        }
+    }
+
+    /// Pays the latest invoice when the last durable write is at least PersistInterval old
+    /// (or `force`): record the voucher, write it, then send it.
+    func payPending(socket: UDPSocket, provider: SocketAddress, now: Now, force: Bool = false) {
+        let bytes: [UInt8]? = state.withLock { state in
+            guard let amount = state.pending else { return nil }
+            let best = state.store[channel.id]?.bestAmount ?? 0
+            if amount <= best, let voucher = state.store[channel.id]?.bestVoucher {
+                state.pending = nil
+                return voucher.serialized()        // lost on the way: the same voucher again
+            }
+            let interval = config.persistInterval * 1_000_000_000
+            guard force || !state.wroteOnce || now.monotonic &- state.lastWriteMonotonic >= interval else { return nil }
+            state.pending = nil
+            return sign(amount, state: &state, now: now)
+        }
+        if let bytes { bytes.withUnsafeBytes { _ = try? socket.send($0, to: provider) } }
+    }
+
+    /// Signs a voucher for `amount`, refuses it if it breaks the cap or the high-water mark,
+    /// and writes it durably before returning its bytes.
+    private func sign(_ amount: UInt128, state: inout State, now: Now) -> [UInt8]? {
+        let voucher = Voucher(channelID: channel.id, cumulativeAmount: amount).sign(with: wallet, domain: ledger.domain)
+        let wall = now.wall / 1_000_000_000
+        do {
+            try state.store.record(voucher: voucher, now: wall)
+            try state.store.persistNow(channel: channel.id, now: wall)
+        } catch {
+            log.limited("voucher-refused", "not signing a voucher for \(TokenAmount(baseUnits: amount)): \(error)")
+            return nil
+        }
+        state.lastWriteMonotonic = now.monotonic
+        state.wroteOnce = true
+        state.vouchers &+= 1
+        state.check.lastVoucherAmount = max(state.check.lastVoucherAmount, amount)
+        return voucher.serialized()
+    }
+
+    private func stop(_ reason: String) {
+        let first = stopReason.withLock { current -> Bool in
+            guard current == nil else { return false }
+            current = reason
+            return true
+        }
+        guard first else { return }
+        log.error(reason)
+        kill(getpid(), SIGTERM)
+    }
+
+    /// At disconnect: pay what the provider asked for last, so its final claim equals our
+    /// final voucher, and mark the session ended on disk.
+    func finish(providerAddress: IPAddress) {
+        let now = AgentClock.now()
+        if stopReason.withLock({ $0 == nil }), let socket, let target = SocketAddress(Endpoint(address: providerAddress, port: PaymentPort.number)) {
+            if stopPayingAfter == nil { payPending(socket: socket, provider: target, now: now, force: true) }
+        }
+        state.withLock { state in
+            let wall = now.wall / 1_000_000_000
+            do {
+                try state.store.setSessionEnded(channel: channel.id, at: wall)
+                try state.store.persistAll(now: wall)
+            } catch {
+                log.error("writing the channel at disconnect: \(error)")
+            }
+        }
+    }
+
+    func status() -> ConsumerPaymentStatus {
+        state.withLock { state in
+            let record = state.store[channel.id]
+            let now = UInt64(time(nil))
+            let best = record?.bestAmount ?? 0
+            return ConsumerPaymentStatus(
+                channel: channel.id.description, providerWallet: channel.provider.description,
+                deposit: String(channel.deposit), paid: String(best),
+                paidThisSession: String(best > sessionBase ? best - sessionBase : 0), due: String(state.lastDue),
+                spentToday: String(record?.spent(on: now) ?? 0), dailyCap: record?.dailyCap.map { String($0) },
+                invoices: state.invoices, vouchers: state.vouchers, expiry: channel.expiry)
+        }
+    }
+}

@@ -1,0 +1,278 @@
+import Glibc
+import LinuxPlatform
+import Payment
+import Session
+import Synchronization
+import WireGuard
+
+// The provider's side of payment.
+//
+//   grant          -> a SessionAccount (window from the consumer's record, no channel yet)
+//   data plane     -> account.admit per packet: count, compare with the byte allowance;
+//                     crossing it rechecks credit (ChannelStore.coverCredit may force a
+//                     write of a better voucher held in memory) or pauses the session
+//   UDP 4747       -> voucher: the first binds the session to a channel the ledger holds
+//                     (provider = us, consumer = signer); later ones raise the best voucher
+//   every second   -> invoices, credit recheck (time is priced too), grace for paused
+//                     sessions, batched writes; every 10 s and at each session end: watchdog
+
+/// What one consumer's session owes and may still use. Lives in `ProviderSession`, under
+/// the provider's lock; the per-packet path touches only counters and one comparison.
+struct SessionAccount {
+    enum Admission { case pass, drop, recheck }
+
+    var channel: ChannelID?
+    var consumerWallet: EthereumAddress?
+    var credit: CreditLine
+    let startedMonotonic: UInt64
+    var bytesFromConsumer: UInt64 = 0
+    var bytesToConsumer: UInt64 = 0
+    /// Total bytes (both directions) the paid amount plus the window covers right now.
+    var allowance: UInt64
+    var paused = false
+    var pausedSince: UInt64 = 0
+    /// The best voucher amount received in this session (in memory; maybe not yet on disk).
+    var paid: UInt128
+    var invoiceSequence: UInt64 = 0
+    var lastInvoiceBytes: UInt64 = 0
+    var lastInvoiceMonotonic: UInt64 = 0
+    var lastInvoiceDue: UInt128 = 0
+    var invoiceNow = false
+    var vouchers: UInt64 = 0
+
+    init(tariff: Tariff, window: UInt64, now: UInt64) {
+        credit = CreditLine(tariff: tariff, sessionBase: 0, windowBytes: window)
+        startedMonotonic = now
+        paid = 0
+        allowance = credit.byteAllowance(seconds: 0, paid: 0)
+    }
+
+    var billedBytes: UInt64 { bytesFromConsumer &+ bytesToConsumer }
+
+    func seconds(now: UInt64) -> UInt64 { (now &- startedMonotonic) / 1_000_000_000 }
+
+    func due(now: UInt64) -> UInt128 { credit.due(bytes: billedBytes, seconds: seconds(now: now)) }
+
+    /// The per-packet decision. Payment datagrams always pass and are not billed, so a
+    /// paused consumer can still pay its way out.
+    mutating func admit(bytes: Int, fromConsumer: Bool, isPayment: Bool) -> Admission {
+        if isPayment { return .pass }
+        if paused { return .drop }
+        let (total, overflow) = billedBytes.addingReportingOverflow(UInt64(bytes))
+        guard !overflow, total <= allowance else { return .recheck }
+        count(bytes, fromConsumer: fromConsumer)
+        return .pass
+    }
+
+    mutating func count(_ bytes: Int, fromConsumer: Bool) {
+        if fromConsumer { bytesFromConsumer &+= UInt64(bytes) } else { bytesToConsumer &+= UInt64(bytes) }
+    }
+}
+
+/// The provider's payment machinery shared by all sessions: wallet, ledger, channel store,
+/// consumers' credit records and the payment sockets.
+final class ProviderBilling: @unchecked Sendable {
+    let wallet: WalletKey
+    let ledger: LocalLedger
+    let config: ProviderPaymentConfig
+    let tariff: Tariff
+    let store: Mutex<ChannelStore>
+    let log: EventLog
+    let policy: WatchdogPolicy
+    /// Credit records by consumer identity (its Ed25519 key): a good record outlives a session.
+    let records = Mutex<[[UInt8]: CreditRecord]>([:])
+    private var sockets: [PaymentChannelSocket] = []
+    let vouchersRefused = Atomic<UInt64>(0)
+    let invoicesSent = Atomic<UInt64>(0)
+
+    static let invoiceEverySeconds: UInt64 = 5
+    /// Test switch (WARREN_TEST_OVERCHARGE_PERCENT): invoices ask this much more than due, to
+    /// show that a consumer refuses them. Never set outside tests.
+    let overchargePercent: UInt64 = getenv("WARREN_TEST_OVERCHARGE_PERCENT").flatMap { UInt64(String(cString: $0)) } ?? 0
+    static let watchdogEverySeconds: UInt64 = 10
+
+    init(wallet: WalletKey, ledger: LocalLedger, store: ChannelStore, config: ProviderPaymentConfig, tariff: Tariff, log: EventLog) {
+        self.wallet = wallet
+        self.ledger = ledger
+        self.store = Mutex(store)
+        self.config = config
+        self.tariff = tariff
+        self.log = log
+        policy = WatchdogPolicy(settleThreshold: config.settleThreshold.baseUnits, expiryMargin: config.expiryMarginSeconds)
+    }
+
+    /// Loads the channel store, marks sessions that died with the process as ended and runs
+    /// the watchdog once: a provider that was off when sessions ended claims now.
+    static func start(stateDirectory: String, config: ProviderPaymentConfig, tariff: Tariff, log: EventLog) throws(AgentError) -> ProviderBilling {
+        let wallet = try WalletStore.loadOrCreate(stateDirectory: stateDirectory)
+        let ledger: LocalLedger
+        do { ledger = try LocalLedger(directory: config.ledger) } catch {
+            throw .session("opening the local ledger in \(config.ledger) ([Provider] Ledger): \(error); check the directory exists and is writable by the agent")
+        }
+        var store: ChannelStore
+        do { store = try ChannelStore.load(directory: stateDirectory + "/channels", persistInterval: config.persistInterval) } catch {
+            throw .session("loading the channels in \(stateDirectory)/channels: \(error)")
+        }
+        for name in store.damaged { log.error("channel file \(stateDirectory)/channels/\(name) is damaged (torn or edited): not loaded; keep it for inspection") }
+        let now = UInt64(time(nil))
+        let ended = store.endSessionsLeftOpen(now: now)
+        if !ended.isEmpty { log.info("\(ended.count) channel(s) had a session when the agent stopped: marked ended for settlement") }
+        let billing = ProviderBilling(wallet: wallet, ledger: ledger, store: store, config: config, tariff: tariff, log: log)
+        billing.runWatchdog(now: now)
+        log.info("payments to \(wallet.address) on the local ledger \(config.ledger); \(billing.store.withLock { $0.records.count }) channel(s) on disk")
+        return billing
+    }
+
+    func startSockets(addresses: [IPAddress], handle: @escaping @Sendable ([UInt8], Endpoint) -> Void) throws(PlatformError) {
+        for address in addresses {
+            let socket = try PaymentChannelSocket(address: address)
+            try socket.start(name: "warren-pay", log: log, handle: handle)
+            sockets.append(socket)
+        }
+    }
+
+    func send(_ bytes: [UInt8], to address: IPAddress) -> Bool {
+        guard let socket = sockets.first(where: { $0.address.isV4 == address.isV4 }) else { return false }
+        return socket.send(bytes, to: address)
+    }
+
+    func window(for consumer: [UInt8]) -> UInt64 {
+        records.withLock { $0[consumer, default: CreditRecord(maximum: config.creditWindow)].window }
+    }
+
+    func recordGoodVoucher(consumer: [UInt8]) -> UInt64 {
+        records.withLock { table in
+            var record = table[consumer, default: CreditRecord(maximum: config.creditWindow)]
+            record.recordGoodVoucher()
+            table[consumer] = record
+            return record.window
+        }
+    }
+
+    // MARK: Credit
+
+    /// Recomputes the account's allowance from the best voucher on disk and returns whether
+    /// `extra` more bytes are covered. Never writes: the packet path must not wait for flash.
+    /// Vouchers are written by the payment thread when they arrive (if the channel's last
+    /// write is a PersistInterval old) or by the once-a-second batch, which then unpauses.
+    /// Called with the provider's lock held (lock order: provider state, then store).
+    func recheck(_ account: inout SessionAccount, extra: Int, now: Now) -> Bool {
+        let seconds = account.seconds(now: now.monotonic)
+        let bytes = account.billedBytes &+ UInt64(extra)
+        let paid = account.channel.map { channel in store.withLock { $0.persistedAmount(channel) } } ?? 0
+        account.allowance = account.credit.byteAllowance(seconds: seconds, paid: paid)
+        return bytes <= account.allowance
+    }
+
+    // MARK: Invoices
+
+    func invoice(for account: inout SessionAccount, sessionID: UInt32, now: UInt64) -> Invoice? {
+        guard let channel = account.channel else { return nil }
+        var due = account.due(now: now)
+        if overchargePercent > 0 {
+            let usage = due - account.credit.sessionBase
+            due = account.credit.sessionBase &+ usage &+ usage * UInt128(overchargePercent) / 100 &+ 1
+        }
+        let interval = max(account.credit.windowBytes / 4, 1)
+        let bytesSince = account.billedBytes &- account.lastInvoiceBytes
+        let timeSince = now &- account.lastInvoiceMonotonic
+        guard due != account.lastInvoiceDue || account.invoiceNow else { return nil }
+        guard account.invoiceNow || bytesSince >= interval || timeSince >= Self.invoiceEverySeconds * 1_000_000_000 else { return nil }
+        account.invoiceSequence &+= 1
+        account.lastInvoiceBytes = account.billedBytes
+        account.lastInvoiceMonotonic = now
+        account.lastInvoiceDue = due
+        account.invoiceNow = false
+        return Invoice(channelID: channel, sessionID: sessionID, sequence: account.invoiceSequence,
+                       bytesFromConsumer: account.bytesFromConsumer, bytesToConsumer: account.bytesToConsumer,
+                       secondsConnected: account.seconds(now: now), amountDue: due)
+    }
+
+    func sign(_ invoice: Invoice) -> [UInt8] {
+        invoice.sign(with: wallet, domain: ledger.domain).serialized()
+    }
+
+    // MARK: Vouchers
+
+    enum VoucherCheck {
+        case bind(Channel)
+        case refused(String)
+    }
+
+    /// For a session without a channel: is this voucher's channel one the ledger holds for
+    /// us, from this signer, far enough from expiry?
+    func checkNewChannel(_ voucher: SignedVoucher, signer: EthereumAddress, nowWall: UInt64) -> VoucherCheck {
+        let entry: LedgerChannel?
+        do { entry = try ledger.channel(voucher.channelID) } catch {
+            return .refused("the ledger could not be read: \(error)")
+        }
+        guard let entry else { return .refused("channel \(voucher.channelID) is not on the ledger") }
+        let channel = entry.channel
+        guard !entry.reclaimed else { return .refused("channel \(channel.id) was reclaimed") }
+        guard channel.provider == wallet.address else { return .refused("channel \(channel.id) pays \(channel.provider), not us") }
+        guard channel.consumer == signer else { return .refused("voucher signed by \(signer), not the channel's consumer \(channel.consumer)") }
+        guard channel.expiry > nowWall &+ config.expiryMarginSeconds else {
+            return .refused("channel \(channel.id) expires within the expiry margin (\(config.expiryMarginSeconds) s)")
+        }
+        return .bind(channel)
+    }
+
+    /// Stores a voucher for a channel (adding the channel on first sight) and returns the
+    /// channel's best amount in memory.
+    func store(_ voucher: SignedVoucher, channel: Channel, sessionStarted: Bool, nowWall: UInt64) throws(ChannelStoreError) -> UInt128 {
+        try store.withLock { store throws(ChannelStoreError) -> UInt128 in
+            if store[channel.id] == nil {
+                try store.add(ChannelRecord(role: .provider, channel: channel), now: nowWall)
+            }
+            if sessionStarted { try store.setSessionEnded(channel: channel.id, at: nil) }
+            try store.record(voucher: voucher, now: nowWall)
+            // Written now unless this channel was written less than a PersistInterval ago;
+            // then the once-a-second batch writes it when the interval is up.
+            try store.persistIfDue(now: nowWall)
+            return store[channel.id]?.bestAmount ?? 0
+        }
+    }
+
+    // MARK: Session end, batching, watchdog
+
+    func sessionEnded(channel: ChannelID, nowWall: UInt64) {
+        do {
+            try store.withLock { store throws(ChannelStoreError) in
+                try store.setSessionEnded(channel: channel, at: nowWall)
+                try store.persistNow(channel: channel, now: nowWall)
+            }
+        } catch {
+            log.error("recording the end of the session on channel \(channel): \(error)")
+        }
+        runWatchdog(now: nowWall)
+    }
+
+    func persistDue(nowWall: UInt64) {
+        do { _ = try store.withLock { store throws(ChannelStoreError) -> Int in try store.persistIfDue(now: nowWall) } } catch {
+            log.limited("channel-persist", "writing channels: \(error)")
+        }
+    }
+
+    func runWatchdog(now: UInt64) {
+        let result = store.withLock { store -> Result<WatchdogReport, ChannelStoreError> in
+            Result { () throws(ChannelStoreError) in try WatchdogRunner.run(store: &store, settlement: ledger, now: now, policy: policy) }
+        }
+        switch result {
+        case .success(let report):
+            for id in report.submitted { log.info("claimed \(id) on the local ledger") }
+            for (channel, error) in report.failures { log.warning("claim on channel \(channel) failed: \(error); retried after backoff") }
+        case .failure(let error):
+            log.error("watchdog: \(error)")
+        }
+    }
+
+    func shutdown(nowWall: UInt64) {
+        do { try store.withLock { store throws(ChannelStoreError) in try store.persistAll(now: nowWall) } } catch {
+            log.error("writing channels at shutdown: \(error)")
+        }
+    }
+
+    func channelStatus() -> [ChannelRecord] {
+        store.withLock { Array($0.records.values) }
+    }
+}
