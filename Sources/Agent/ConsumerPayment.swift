@@ -32,6 +32,8 @@ public struct ConsumerPaymentStatus: Codable, Sendable, Equatable {
     public var invoices: UInt64
     public var vouchers: UInt64
     public var expiry: UInt64
+    /// Durable writes of channel files since the agent started (flash wear).
+    public var channelWrites: Int
 }
 
 final class ConsumerPayment: @unchecked Sendable {
@@ -343,7 +345,8 @@ final class ConsumerPayment: @unchecked Sendable {
                 deposit: String(channel.deposit), paid: String(best),
                 paidThisSession: String(best > sessionBase ? best - sessionBase : 0), due: String(state.lastDue),
                 spentToday: String(record?.spent(on: now) ?? 0), dailyCap: record?.dailyCap.map { String($0) },
-                invoices: state.invoices, vouchers: state.vouchers, expiry: channel.expiry)
+                invoices: state.invoices, vouchers: state.vouchers, expiry: channel.expiry,
+                channelWrites: state.store.durableWrites)
         }
     }
 }

@@ -9,8 +9,8 @@ import WireGuard
 //
 //   grant          -> a SessionAccount (window from the consumer's record, no channel yet)
 //   data plane     -> account.admit per packet: count, compare with the byte allowance;
-//                     crossing it rechecks credit (ChannelStore.coverCredit may force a
-//                     write of a better voucher held in memory) or pauses the session
+//                     crossing it recomputes the allowance from the voucher on disk (never
+//                     writing: the packet path does not wait for flash) or pauses the session
 //   UDP 4747       -> voucher: the first binds the session to a channel the ledger holds
 //                     (provider = us, consumer = signer); later ones raise the best voucher
 //   every second   -> invoices, credit recheck (time is priced too), grace for paused
@@ -39,6 +39,9 @@ struct SessionAccount {
     var lastInvoiceDue: UInt128 = 0
     var invoiceNow = false
     var vouchers: UInt64 = 0
+    /// The latest invoice's due when the previous voucher arrived: the next voucher, a
+    /// PersistInterval or so later, should pay at least that much to count as good.
+    var dueAskedBeforeLastVoucher: UInt128 = 0
 
     init(tariff: Tariff, window: UInt64, now: UInt64) {
         credit = CreditLine(tariff: tariff, sessionBase: 0, windowBytes: window)

@@ -181,7 +181,7 @@ enum SectionReader {
 /// The provider's side of payment: credit, settlement and flash-wear settings.
 public struct ProviderPaymentConfig: Sendable, Equatable {
     /// The most credit (bytes of traffic) a consumer with a good record gets.
-    public var creditWindow: UInt64 = 64 << 20
+    public var creditWindow: UInt64 = 256 << 20
     /// After a session ends, claim once this much is unclaimed.
     public var settleThreshold = TokenAmount.zero
     /// Seconds a paused session (consumer behind on payment) lives before it is ended.

@@ -331,14 +331,16 @@ final class ProviderService: @unchecked Sendable {
                 account.invoiceNow = true
                 log.info("session \(current.id) pays on channel \(channel.id) (deposit \(TokenAmount(baseUnits: channel.deposit)), paid so far \(TokenAmount(baseUnits: best)))")
             } else {
-                // A voucher that pays all that was asked for grows the consumer's credit.
-                if voucher.cumulativeAmount >= account.lastInvoiceDue && voucher.cumulativeAmount > account.paid {
+                // A voucher that pays what was asked before the previous one grows the consumer's
+                // credit (it cannot pay invoices sent after it left: vouchers come once per interval).
+                if voucher.cumulativeAmount >= account.dueAskedBeforeLastVoucher && voucher.cumulativeAmount > account.paid {
                     let window = billing.recordGoodVoucher(consumer: consumerKey)
                     account.credit = CreditLine(tariff: account.credit.tariff, sessionBase: account.credit.sessionBase, windowBytes: window)
                 }
                 account.paid = max(account.paid, best)
             }
             account.vouchers &+= 1
+            account.dueAskedBeforeLastVoucher = max(account.lastInvoiceDue, account.paid)
             if billing.recheck(&account, extra: 0, now: now), account.paused {
                 account.paused = false
                 log.limited("session-resumed", "session \(current.id) resumed: paid \(TokenAmount(baseUnits: account.paid))")
@@ -425,6 +427,7 @@ final class ProviderService: @unchecked Sendable {
                 wallet: billing?.wallet.address.description,
                 vouchersRefused: billing?.vouchersRefused.load(ordering: .relaxed),
                 invoicesSent: billing?.invoicesSent.load(ordering: .relaxed),
+                channelWrites: billing?.store.withLock { $0.durableWrites },
                 learnedAddresses: { if case .whitelist(let list) = state.policy.mode { return list.learnedCount } else { return 0 } }(),
                 sessions: state.sessions.values.sorted { $0.id < $1.id }.map { session in
                     ProviderSessionStatus(
@@ -457,6 +460,8 @@ public struct ProviderStatus: Codable, Sendable, Equatable {
     public var wallet: String?
     public var vouchersRefused: UInt64?
     public var invoicesSent: UInt64?
+    /// Durable writes of channel files since the agent started (flash wear).
+    public var channelWrites: Int?
     public var learnedAddresses: Int
     public var sessions: [ProviderSessionStatus]
 }

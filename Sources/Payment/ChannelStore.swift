@@ -11,12 +11,10 @@
 ///   send. A reboot can then never replay a lower voucher or forget spend. The consumer keeps
 ///   the write rate within the interval by answering at most one invoice per interval (the
 ///   latest; vouchers are cumulative, so skipping one costs nothing).
-/// - **Provider, before crediting traffic:** `record(voucher:now:)` on every verified voucher
-///   (batched), and before crediting traffic that brings the amount due to `due`, ask
-///   `coverCredit(channel:due:window:now:)`. It answers from what is on disk: true when
-///   `due ≤ best persisted voucher + window`; otherwise it first forces a write of a better
-///   voucher held in memory, if any, and answers again. On false the provider stops
-///   forwarding. So after a power cut the provider has lost at most one window.
+/// - **Provider, before crediting traffic:** `record(voucher:now:)` on every verified voucher,
+///   then `persistIfDue(now:)` (batched). Credit is computed from `persistedAmount`, what is
+///   on disk, never from memory: traffic is credited only up to the best written voucher plus
+///   the window, so after a power cut the provider has lost at most one window.
 ///
 /// A file that is torn, truncated or edited fails its checksum and is listed in `damaged`
 /// instead of being loaded; the other channels load normally.
@@ -134,22 +132,6 @@ public struct ChannelStore: Sendable {
             dirty.insert(id)
         }
         return open
-    }
-
-    /// Provider: may traffic that brings the channel's amount due to `due` be credited?
-    /// True when `due ≤ persisted best voucher + window`; when not, a better voucher held in
-    /// memory is written first (whatever the interval) and the answer given again.
-    public mutating func coverCredit(channel id: ChannelID, due: UInt128, window: UInt128, now: UInt64) throws(ChannelStoreError) -> Bool {
-        guard let record = records[id] else { throw .unknownChannel(id) }
-        func covered(_ store: ChannelStore) -> Bool {
-            let (limit, overflow) = store.persistedAmount(id).addingReportingOverflow(window)
-            return overflow || due <= limit
-        }
-        if covered(self) { return true }
-        if record.bestAmount > persistedAmount(id) {
-            try persistNow(channel: id, now: now)
-        }
-        return covered(self)
     }
 
     /// Writes each dirty channel whose last write is at least `persistInterval` old (or that

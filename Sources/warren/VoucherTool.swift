@@ -1,4 +1,5 @@
 import ArgumentParser
+import Glibc
 import Payment
 
 /// `warren voucher`: signs and checks EIP-712 vouchers by hand, so that the payment format can
@@ -60,6 +61,9 @@ struct VoucherTool: ParsableCommand {
 
         @OptionGroup var options: VoucherOptions
 
+        @Option(help: "Sign this many times and print the CPU time per signature (a benchmark).")
+        var repeatCount: Int = 1
+
         func run() {
             guard let bytes = Hex.decode(key) else { fail("--key: expected 32 bytes of hex") }
             let wallet: WalletKey
@@ -67,6 +71,10 @@ struct VoucherTool: ParsableCommand {
             let voucher = options.voucher()
             let domain = options.domain()
             let signed = voucher.sign(with: wallet, domain: domain)
+            if repeatCount > 1 {
+                let perOperation = CPUTime.perOperation(repeatCount) { _ = voucher.sign(with: wallet, domain: domain) }
+                print("sign cpu \(perOperation) us per voucher (\(repeatCount) signatures, digest included)")
+            }
             print("signature \(Hex.prefixed(signed.signature.bytes))")
             print("digest \(Hex.prefixed(voucher.digest(domain: domain)))")
             print("address \(wallet.address)")
@@ -81,14 +89,40 @@ struct VoucherTool: ParsableCommand {
 
         @OptionGroup var options: VoucherOptions
 
+        @Option(help: "Recover this many times and print the CPU time per verification (a benchmark).")
+        var repeatCount: Int = 1
+
         func run() {
             guard let bytes = Hex.decode(signature) else { fail("--signature: expected 65 bytes of hex") }
             let parsed: Signature
             do { parsed = try Signature(bytes: bytes) } catch { fail("--signature: \(error)") }
-            guard let signer = parsed.recover(digest: options.voucher().digest(domain: options.domain())) else {
+            let voucher = options.voucher()
+            let domain = options.domain()
+            guard let signer = parsed.recover(digest: voucher.digest(domain: domain)) else {
                 fail("no key made this signature over this voucher")
+            }
+            if repeatCount > 1 {
+                let perOperation = CPUTime.perOperation(repeatCount) { _ = parsed.recover(digest: voucher.digest(domain: domain)) }
+                print("verify cpu \(perOperation) us per voucher (\(repeatCount) recoveries, digest included)")
             }
             print(signer)
         }
+    }
+}
+
+/// The process's CPU time (not wall time: a shared machine's other load does not count).
+enum CPUTime {
+    static func microseconds() -> Double {
+        var spec = timespec()
+        clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &spec)
+        return Double(spec.tv_sec) * 1e6 + Double(spec.tv_nsec) / 1e3
+    }
+
+    /// Runs `body` `count` times; returns microseconds per run, two decimals.
+    static func perOperation(_ count: Int, _ body: () -> Void) -> String {
+        let start = microseconds()
+        for _ in 0..<count { body() }
+        let each = (microseconds() - start) / Double(count)
+        return String(Double(Int(each * 100)) / 100)
     }
 }

@@ -45,7 +45,7 @@ import WireGuard
     @Test func providerDefaults() throws {
         let payment = try #require(try provider("")).payment
         #expect(payment == ProviderPaymentConfig())
-        #expect(payment.creditWindow == 64 << 20)
+        #expect(payment.creditWindow == 256 << 20)
         #expect(payment.persistInterval == 10)
         #expect(payment.ledger == "/var/lib/warren/ledger")
     }

@@ -231,28 +231,27 @@ import Testing
         #expect(access(directory + "/" + ChannelDirectory.fileName(misnamed.id) + ".tmp", F_OK) != 0)
     }
 
-    @Test func providerCreditsOnlyUpToPersistedVoucherPlusWindow() throws {
+    /// The provider credits from what is on disk: a better voucher in memory counts only once
+    /// the batch has written it, at most one write per channel per interval.
+    @Test func providerCreditCountsOnlyWrittenVouchers() throws {
         let directory = PaymentFixture.temporaryDirectory()
         defer { Self.removeStore(directory) }
         let channel = Self.channel(12)
-        var store = try ChannelStore.load(directory: directory)
+        var store = try ChannelStore.load(directory: directory, persistInterval: 10)
         try store.add(ChannelRecord(role: .provider, channel: channel), now: 500)
         try store.record(voucher: voucher(100, channel), now: 500)
-        try store.persistNow(channel: channel.id, now: 500)
-        try store.record(voucher: voucher(300, channel), now: 501)
+        #expect(store.persistedAmount(channel.id) == 0)
+        #expect(try store.persistIfDue(now: 505) == 0)     // `add` wrote the channel at 500
+        #expect(try store.persistIfDue(now: 510) == 1)
+        #expect(store.persistedAmount(channel.id) == 100)
+        try store.record(voucher: voucher(300, channel), now: 511)
+        #expect(store.records[channel.id]?.bestAmount == 300)
         #expect(store.persistedAmount(channel.id) == 100)
         let writes = store.durableWrites
-
-        // Within persisted + window: no write needed.
-        #expect(try store.coverCredit(channel: channel.id, due: 200, window: 100, now: 502))
+        #expect(try store.persistIfDue(now: 519) == 0)
         #expect(store.durableWrites == writes)
-        // Beyond it: the better voucher in memory is written first, then the credit is covered.
-        #expect(try store.coverCredit(channel: channel.id, due: 350, window: 100, now: 502))
-        #expect(store.durableWrites == writes + 1)
+        #expect(try store.persistIfDue(now: 520) == 1)
         #expect(store.persistedAmount(channel.id) == 300)
-        // Beyond the best voucher plus window: refused (the provider stops forwarding).
-        #expect(try !store.coverCredit(channel: channel.id, due: 401, window: 100, now: 503))
-        #expect(store.durableWrites == writes + 1)
     }
 
     @Test func sessionsLeftOpenAreEndedOnStart() throws {

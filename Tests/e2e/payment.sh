@@ -1,0 +1,627 @@
+#!/usr/bin/env bash
+# Payment channel end to end: a consumer pays a provider in vouchers that stream inside the
+# tunnel, the provider settles the best voucher on the local ledger after disconnect, and
+# neither side loses money across crashes (issue 6, Tests). Run as root.
+#
+#   [prov] wan0 192.0.2.2 ── r-pv ┐
+#          wpv: 10.99.0.1          │
+#   [cons] wan0 198.18.1.2 ─ r-c ──┤ [inet] router, knows only its links
+#   [web]  203.0.113.9 (sinks and sources of bulk TCP), 203.0.113.53 (dnsd) ── r-web ┘
+#
+# One provider (node PV, one state directory for the whole suite) and one consumer at a
+# time (node Cn, a fresh state directory, wallet and identity per case), all on one local
+# ledger directory. Tariff 2/GiB + 0.001/min, CreditWindow 4 MiB (a stranger's first window
+# 256 KiB), PersistInterval 1 s, PaymentGrace 5 s, SettleThreshold 0.
+#
+#   PAY_CASES="1 3"   run only these cases (default: all, 1 to 7)
+PAY_WARREN_GIVEN=${WARREN:-}
+source "$(dirname "$0")/lib.sh"
+# Without WARREN in the environment, the newer of the release and debug builds.
+if [[ -z $PAY_WARREN_GIVEN && -x $REPO/.build/debug/warren && ( ! -x $WARREN || $REPO/.build/debug/warren -nt $WARREN ) ]]; then
+	WARREN=$REPO/.build/debug/warren
+fi
+say "(warren binary: $WARREN)"
+PAY_CASES=${PAY_CASES:-1 2 3 4 5 6 7}
+want_case() { [[ " $PAY_CASES " == *" $1 "* ]]; }
+
+require_root_tools
+for t in nft sha256sum; do
+	command -v "$t" >/dev/null 2>&1 || { fail "$SUITE setup" "missing tool: $t"; summary; }
+done
+
+P="wre2e-$$"
+NS_R="$P-inet" NS_PV="$P-prov" NS_C="$P-cons" NS_WEB="$P-web"
+PV_WAN4=192.0.2.2 C_WAN4=198.18.1.2 WEB4=203.0.113.9 DNS4=203.0.113.53 PORT=51820
+IF_PV="wpv$$" IF_C="wpc$$"
+LEDGER="$E2E_TMP/ledger"
+PV_STATE="$E2E_TMP/state-PV"
+PV_CONF="$E2E_TMP/provider.conf"
+SINK=("$PYTHON" "$E2E_DIR/paysink.py")
+E18=1000000000000000000
+FUND=10
+# Amounts are decimal strings: 10 tokens do not fit in bash's 64-bit integers.
+FUNDED=${FUND}000000000000000000
+DEPOSIT=5000000000000000000
+isub() { "$PYTHON" -c 'import sys; print(int(sys.argv[1]) - sum(int(x) for x in sys.argv[2:]))' "$@"; }
+# The tariff, in base units, and the credit window, in bytes (as in the provider's config).
+PER_GIB=$((2 * E18)) PER_MIN=$((E18 / 1000)) WINDOW=$((4 << 20))
+
+# ---------------------------------------------------------------- topology and services
+
+pay_topo_up() {
+	local ns
+	for ns in "$NS_R" "$NS_PV" "$NS_C" "$NS_WEB"; do ns_add "$ns" || return 1; done
+	veth_pair "$NS_PV" wan0 "$NS_R" r-pv && veth_pair "$NS_C" wan0 "$NS_R" r-c &&
+		veth_pair "$NS_WEB" eth0 "$NS_R" r-web || return 1
+	addr_add "$NS_R" r-pv 192.0.2.1/24 && addr_add "$NS_R" r-c 198.18.1.1/24 &&
+		addr_add "$NS_R" r-web 203.0.113.1/24 || return 1
+	addr_add "$NS_PV" wan0 "$PV_WAN4/24" && addr_add "$NS_C" wan0 "$C_WAN4/24" &&
+		addr_add "$NS_WEB" eth0 "$WEB4/24" "$DNS4/24" || return 1
+	ip -n "$NS_PV" route add default via 192.0.2.1 && ip -n "$NS_C" route add default via 198.18.1.1 &&
+		ip -n "$NS_WEB" route add default via 203.0.113.1 || return 1
+	ip netns exec "$NS_R" sysctl -qw net.ipv4.ip_forward=1 || return 1
+	wait_for 10 "consumer → provider WAN" ip netns exec "$NS_C" ping -n -c 1 -W 1 "$PV_WAN4" &&
+		wait_for 10 "provider → web" ip netns exec "$NS_PV" ping -n -c 1 -W 1 "$WEB4" || return 1
+	echo "4 namespaces up: router, provider, consumer, web"
+}
+
+bg() { # bg NS LOG cmd... — a bounded background process in NS; its PID in $BG_LAST
+	local ns=$1 log=$2; shift 2
+	trace "$ns: $* (background)"
+	ip netns exec "$ns" timeout 900 "$@" >"$log" 2>&1 &
+	BG_LAST=$!
+	BG_PIDS+=("$BG_LAST")
+}
+# sink PORT — a byte-counting TCP sink on web:PORT; its count file is $E2E_TMP/sink-PORT
+sink_start() {
+	bg "$NS_WEB" "$E2E_TMP/sink-$1.out" "${SINK[@]}" sink "$WEB4" "$1" "$E2E_TMP/sink-$1"
+	wait_for 10 "sink on web:$1" tcp_listening "$NS_WEB" "$1"
+}
+sink_bytes() { cut -d' ' -f1 "$E2E_TMP/sink-$1" 2>/dev/null || echo 0; }
+source_start() {
+	bg "$NS_WEB" "$E2E_TMP/source-$1.out" "${SINK[@]}" source "$WEB4" "$1"
+	wait_for 10 "source on web:$1" tcp_listening "$NS_WEB" "$1"
+}
+# upload PORT MB SECONDS — background upload from the consumer to the sink; PID in $XFER_PID
+upload_bg() {
+	bg "$NS_C" "$E2E_TMP/upload-$1.out" timeout $(($3 + 15)) "${SINK[@]}" send "$WEB4" "$1" "$2" "$3"
+	XFER_PID=$BG_LAST
+}
+xfer_stop() { [[ -n ${XFER_PID:-} ]] && stop_pid "$XFER_PID" 2; wait "${XFER_PID:-0}" 2>/dev/null; XFER_PID=""; return 0; }
+
+# ---------------------------------------------------------------- JSON, ledger and channels
+
+# jeval JSON EXPR — a Python expression over the document `d`; prints its value
+jeval() {
+	"$PYTHON" -c '
+import json, sys
+d = json.loads(sys.argv[1])
+try:
+    v = eval(sys.argv[2])
+except (KeyError, IndexError, TypeError, ValueError) as err:
+    print(f"no {sys.argv[2]} ({err!r})"); sys.exit(1)
+print(json.dumps(v) if isinstance(v, (list, dict, bool)) or v is None else v)' "$1" "$2"
+}
+ledger_json() { timeout 10 "$WARREN" ledger show --dir "$LEDGER" --json; }
+ledger_eval() { local j; j=$(ledger_json) || { echo "warren ledger --json failed"; return 1; }; jeval "$j" "$1"; }
+chan_json() { timeout 10 "$WARREN" channel --state-dir "$E2E_TMP/state-$1" --json; }
+# chan_eval NODE EXPR — over `warren channel --json` of the node's state directory
+chan_eval() { local j; j=$(chan_json "$1") || { echo "warren channel --json of $1 failed"; return 1; }; jeval "$j" "$2"; }
+# chan_field NODE CHANNEL FIELD — one field of one channel in the node's store ("none" if absent)
+chan_field() {
+	chan_eval "$1" "([c['$3'] for c in d['channels'] if c['id'] == '$2'] or ['none'])[0]"
+}
+lchan_field() { ledger_eval "([c['$2'] for c in d['channels'] if c['id'] == '$1'] or ['none'])[0]"; }
+balance_of() { ledger_eval "([int(b['balance']) for b in d['balances'] if b['address'].lower() == '$1'.lower()] or [0])[0]"; }
+tokens() { "$PYTHON" -c 'import sys; from decimal import Decimal; print(Decimal(int(sys.argv[1])) / 10**18)' "$1"; }
+
+# cost BYTES SECONDS — the tariff's price in base units (the issue's formula, integers only)
+cost() { "$PYTHON" -c 'import sys; b, s, g, m = map(int, sys.argv[1:]); print(b * g // 2**30 + s * m // 60)' "$1" "$2" "$PER_GIB" "$PER_MIN"; }
+# allowance WINDOW_BYTES — the bytes a session with no payment may carry at its start: the
+# window's money, cost(window, 60 s), turned back into bytes
+allowance() { "$PYTHON" -c 'import sys; w, g, m = map(int, sys.argv[1:]); money = w * g // 2**30 + 60 * m // 60; print(money * 2**30 // g)' "$1" "$PER_GIB" "$PER_MIN"; }
+
+# journal_once — every claim id appears at most once in the ledger's journal (read directly),
+# and the ledger's own tally (claims[].submissions) agrees
+journal_once() {
+	local j
+	j=$(ledger_json) || { echo "warren ledger --json failed"; return 1; }
+	"$PYTHON" - "$LEDGER/journal" "$j" <<-'PY'
+		import collections, json, sys
+		counts = collections.Counter()
+		amounts = {}
+		for line in open(sys.argv[1], encoding="utf-8", errors="replace"):
+		    f = line.split()
+		    if len(f) >= 3 and f[1] in ("claim", "claim-refused"):
+		        counts[f[2]] += 1
+		        amounts[f[2]] = [x for x in f if x.startswith("amount=")]
+		tally = {c["id"]: c["submissions"] for c in json.loads(sys.argv[2])["claims"]}
+		twice = {k: v for k, v in counts.items() if v > 1}
+		bad_tally = {k: (v, counts.get(k, 0)) for k, v in tally.items() if v != counts.get(k, 0)}
+		for k, v in twice.items():
+		    print(f"claim id {k} ({amounts[k]}) submitted {v} times")
+		for k, (t, n) in bad_tally.items():
+		    print(f"ledger --json says claim {k} was submitted {t} times, the journal has {n}")
+		if twice or bad_tally:
+		    sys.exit(1)
+		print(f"{len(counts)} claim id(s) in the journal, each submitted once; warren ledger --json agrees")
+	PY
+}
+# journal_claims CHANNEL — the journal's claim lines for one channel (for the report)
+journal_claims() { grep -E " claim(-refused)? .* channel=$1 " "$LEDGER/journal" | sed 's/^/    /'; }
+
+# ---------------------------------------------------------------- agents
+
+PV_ID="" PV_WALLET=""
+cat >"$PV_CONF" <<EOF
+[Interface]
+ListenPort = $PORT
+
+[Provider]
+WAN = wan0
+Pool = 10.99.0.0/24
+Exit = open
+Price = 2/GiB, 0.001/min
+CreditWindow = 4MiB
+PersistInterval = 1
+PaymentGrace = 5
+ExpiryMargin = 60
+SettleThreshold = 0
+Ledger = $LEDGER
+EOF
+sed 's/^ExpiryMargin = 60$/ExpiryMargin = 30/' "$PV_CONF" >"$E2E_TMP/provider-short.conf"
+
+consumer_conf() { # consumer_conf FILE [MAXSPEND] [LIFETIME]
+	cat >"$1" <<-EOF
+		[Interface]
+
+		[Exit]
+		Provider = $PV_ID@$PV_WAN4:$PORT
+		Deposit = 5
+		MaxSpend = ${2:-4}
+		PersistInterval = 1
+		ChannelLifetime = ${3:-3600}
+		Ledger = $LEDGER
+	EOF
+	chmod 600 "$1"
+}
+
+pv_identity() {
+	mkdir -p "$PV_STATE" "$LEDGER" || return 1
+	PV_ID=$(ip netns exec "$NS_PV" timeout 10 "$WARREN" id --state-dir "$PV_STATE") || { echo "$PV_ID"; return 1; }
+	PV_WALLET=$(timeout 10 "$WARREN" wallet --state-dir "$PV_STATE" --ledger "$LEDGER" | sed -n 's/^address: //p')
+	[[ $PV_WALLET =~ ^0x[0-9a-fA-F]{40}$ ]] || { echo "no address from warren wallet"; return 1; }
+	echo "provider $PV_ID, wallet $PV_WALLET"
+}
+# pv_start [CONF] [VAR=VALUE...] — (re)start the provider on its state directory
+pv_start() {
+	local conf=${1:-$PV_CONF}; shift 2>/dev/null
+	node_start PV warren "$NS_PV" "$IF_PV" "$conf" "$@"
+}
+pv_restart() { node_stop PV 10; pv_start "$@"; }
+# node_kill NAME — SIGKILL, as a power cut would
+node_kill() {
+	local pid=${NODE_PID[$1]:-}
+	[[ -n $pid ]] || { echo "node $1 is not running"; return 1; }
+	kill -KILL "$pid" 2>/dev/null
+	wait "$pid" 2>/dev/null
+	unset "NODE_PID[$1]"
+	echo "node $1 (pid $pid) killed with SIGKILL"
+}
+# node_wait_exit NAME SECONDS — wait (bounded) for the agent to exit by itself; its status is
+# then in NODE_RC[NAME]
+declare -A NODE_RC=()
+node_wait_exit() {
+	local n=$1 limit=$(($2 * 10)) pid i start
+	pid=${NODE_PID[$n]:-}
+	[[ -n $pid ]] || { echo "node $n is not running"; return 1; }
+	start=$(now_ms)
+	for ((i = 0; i < limit; i++)); do
+		kill -0 "$pid" 2>/dev/null || break
+		sleep 0.1
+	done
+	if kill -0 "$pid" 2>/dev/null; then
+		echo "node $n still running after $2 s"
+		return 1
+	fi
+	wait "$pid" 2>/dev/null
+	NODE_RC[$n]=$?
+	unset "NODE_PID[$n]"
+	echo "node $n exited with status ${NODE_RC[$n]} after $(( ($(now_ms) - start) / 1000 )) s"
+}
+# exited_with NAME SECONDS CODE
+exited_with() {
+	node_wait_exit "$1" "$2" || return 1
+	[[ ${NODE_RC[$1]} == "$3" ]] || { echo "expected exit status $3"; return 1; }
+}
+# stopped_ok NAME — SIGTERM, exits 0
+stopped_ok() {
+	node_stop "$1" 15
+	local rc=$?
+	echo "node $1 exited with status $rc after SIGTERM"
+	[[ $rc == 0 ]]
+}
+# fund NAME — the node's wallet gets $FUND tokens on the ledger; its address in C_ADDR[NAME]
+declare -A C_ADDR=()
+fund() {
+	local st="$E2E_TMP/state-$1" a out
+	mkdir -p "$st" || return 1
+	a=$(timeout 10 "$WARREN" wallet --state-dir "$st" --ledger "$LEDGER" | sed -n 's/^address: //p')
+	[[ $a =~ ^0x[0-9a-fA-F]{40}$ ]] || { echo "no address from warren wallet --state-dir $st"; return 1; }
+	C_ADDR[$1]=$a
+	out=$(timeout 10 "$WARREN" ledger fund --dir "$LEDGER" --address "$a" --amount "$FUND" 2>&1) || { echo "$out"; return 1; }
+	local b
+	b=$(balance_of "$a")
+	[[ $b == "$FUNDED" ]] || { echo "$out"; echo "balance of $a is $b after funding, expected $FUNDED"; return 1; }
+	echo "$1's wallet $a funded with $FUND"
+}
+# consumer_up NAME [CONF] [VAR=VALUE...]
+consumer_up() {
+	local n=$1 conf=${2:-$E2E_TMP/consumer.conf}; shift 2 2>/dev/null || shift $#
+	node_start "$n" warren "$NS_C" "$IF_C" "$conf" "$@"
+}
+# c_down NAME — `warren down` for the consumer interface after a crash (what a service manager's
+# ExecStopPost would do)
+c_down() { ip netns exec "$NS_C" timeout 10 "$WARREN" down --interface "$IF_C" --state-dir "$E2E_TMP/state-$1"; }
+
+# Status helpers. The provider's session of a consumer is found by the consumer's WireGuard key.
+pv() { node_eval PV "$1"; }
+sess_expr() { echo "[s for s in d['provider']['sessions'] if s['publicKey'] == '$1'][0]['$2']"; }
+sess() { pv "$(sess_expr "$1" "$2")"; }
+no_session_for() {
+	local n
+	n=$(pv "len([s for s in d['provider']['sessions'] if s['publicKey'] == '$1'])") || return 1
+	[[ $n == 0 ]]
+}
+is_paused() { [[ $(sess "$1" paused 2>/dev/null) == true ]]; }
+log_has() { # log_has FILE REGEX WHAT
+	local line
+	line=$(grep -E "$2" "$1" | tail -n 1)
+	[[ -n $line ]] || { echo "$3: no line matching '$2' in $(basename "$1") ($(grep -c . "$1") lines)"; return 1; }
+	echo "$3: $line"
+}
+# cmp_eq WHAT A B — two values equal (prints both)
+cmp_eq() {
+	[[ $2 == "$3" ]] || { echo "$1: $2 ≠ $3"; return 1; }
+	echo "$1: $2 = $3"
+}
+# int_cmp WHAT A OP B — integer comparison with python (amounts exceed 64 bits)
+int_cmp() {
+	"$PYTHON" -c '
+import sys
+what, a, op, b = sys.argv[1], int(sys.argv[2]), sys.argv[3], int(sys.argv[4])
+ok = {"<=": a <= b, ">=": a >= b, "==": a == b, "<": a < b, ">": a > b}[op]
+print(f"{what}: {a} {op} {b}" + ("" if ok else "  — NOT TRUE"))
+sys.exit(0 if ok else 1)' "$1" "$2" "$3" "$4"
+}
+# wait_claimed CHANNEL AMOUNT SECONDS — the ledger's claimed for the channel reaches AMOUNT
+ledger_claimed_is() { [[ $(lchan_field "$1" claimed) == "$2" ]]; }
+# consumer's best voucher on its channel, from its state directory (on disk)
+c_best() { chan_field "$1" "$2" bestVoucher; }
+pv_best() { chan_field PV "$1" bestVoucher; }
+
+# claim_matches NAME CHANNEL — ledger claimed == the consumer's best == the provider's best
+claim_matches() {
+	local c p l
+	c=$(c_best "$1" "$2") && p=$(pv_best "$2") && l=$(lchan_field "$2" claimed) || { echo "$c $p $l"; return 1; }
+	echo "ledger claimed $l ($(tokens "$l")), consumer's best voucher $c, provider's best voucher $p"
+	[[ $l == "$c" && $c == "$p" ]] || { journal_claims "$2"; echo "they differ"; return 1; }
+	[[ $l != 0 ]] || { echo "nothing was claimed"; return 1; }
+}
+wait_claim() { # wait_claim NAME CHANNEL SECONDS — bounded wait until the ledger shows the claim
+	local c
+	wait_for "$3" "the ledger to show the claim of $2" bash -c "
+		c=\$(timeout 10 '$WARREN' channel --state-dir '$E2E_TMP/state-$1' --json | $PYTHON -c 'import json,sys; print([c[\"bestVoucher\"] for c in json.load(sys.stdin)[\"channels\"] if c[\"id\"] == \"$2\"][0])')
+		l=\$(timeout 10 '$WARREN' ledger show --dir '$LEDGER' --json | $PYTHON -c 'import json,sys; print([c[\"claimed\"] for c in json.load(sys.stdin)[\"channels\"] if c[\"id\"] == \"$2\"][0])')
+		[[ -n \$c && \$c != 0 && \$c == \$l ]]" || { claim_matches "$1" "$2"; return 1; }
+	claim_matches "$1" "$2"
+}
+
+# ---------------------------------------------------------------- setup
+
+check "setup: namespaces, router, links" pay_topo_up || summary
+check "setup: resolv.conf of the provider's namespace names dnsd ($DNS4)" \
+	netns_etc_file "$NS_PV" resolv.conf "nameserver $DNS4" || summary
+check "setup: provider identity and wallet" pv_identity || summary
+consumer_conf "$E2E_TMP/consumer.conf"
+check "setup: provider up (Price 2/GiB + 0.001/min, CreditWindow 4MiB, Ledger $LEDGER)" pv_start || summary
+check "setup: status shows the provider's wallet" cmp_eq "provider.wallet" "$(pv "d['provider']['wallet']")" "$PV_WALLET"
+for port in 9001 9002 9004 9005 9006 9007; do sink_start "$port" >/dev/null || { fail "setup: sink on web:$port"; summary; }; done
+check "setup: sources and sinks on web" source_start 9003
+
+# =============================================================================== case 1
+# A paid session moves 30 MiB; the consumer stops with SIGTERM (it pays the last invoice and
+# closes); the provider claims at once (SettleThreshold 0).
+# provider_paid_up KEY — everything the provider metered in bytes is paid: due − earned is no
+# more than the price of 6 s (invoices go out every 5 s when only time moved)
+provider_paid_up() {
+	local due earned
+	due=$(sess "$1" due) && earned=$(sess "$1" earned) || return 1
+	"$PYTHON" -c 'import sys; due, earned, per_min = map(int, sys.argv[1:]); sys.exit(0 if due - earned <= 6 * per_min // 60 else 1)' \
+		"$due" "$earned" "$PER_MIN"
+}
+# earnings_match CLAIMED BYTES SECONDS — |claimed − cost(bytes, seconds)| ≤ the price of 10 s
+# and 64 KiB (invoices lag the meter by up to 5 s; payment and keepalive packets after the read)
+earnings_match() {
+	"$PYTHON" - "$@" "$PER_GIB" "$PER_MIN" <<-'PY'
+		import sys
+		claimed, b, s, g, m = map(int, sys.argv[1:])
+		want = b * g // 2**30 + s * m // 60
+		tol = (64 << 10) * g // 2**30 + 10 * m // 60
+		print(f"claimed {claimed} base units; tariff.cost({b} B, {s} s) = {b * g // 2**30} + {s * m // 60} = {want};"
+		      f" difference {claimed - want} (tolerance ±{tol}, {abs(claimed - want) / want * 100 if want else 0:.3f} %)")
+		sys.exit(0 if abs(claimed - want) <= tol else 1)
+	PY
+}
+if want_case 1; then
+	c="1: paid session"
+	check "$c: fund the consumer's wallet with $FUND" fund C1
+	if check "$c: consumer up (Deposit 5, MaxSpend 4)" consumer_up C1; then
+		C1_KEY=$(node_eval C1 "d['publicKey']")
+		CH1=$(node_eval C1 "d['payment']['channel']")
+		check "$c: the consumer pays on a channel to the provider's wallet" \
+			cmp_eq "payment.providerWallet" "$(node_eval C1 "d['payment']['providerWallet']")" "$PV_WALLET"
+		check "$c: the channel is on the ledger with the deposit" cmp_eq "ledger deposit of $CH1" "$(lchan_field "$CH1" deposit)" "$DEPOSIT"
+		check "$c: 30 MiB upload to $WEB4 through the tunnel, sha256 checked" tcp_transfer "$NS_C" "$NS_WEB" "$WEB4" 30 5201
+		check "$c: the provider bound the session to the channel" cmp_eq "session channel" "$(sess "$C1_KEY" channel)" "$CH1"
+		check "$c: the consumer pays what is invoiced (bounded wait)" \
+			wait_for 20 "the provider's due minus earned to drop to the price of 6 s" provider_paid_up "$C1_KEY"
+		C1_BYTES=$(pv "$(sess_expr "$C1_KEY" bytesFromConsumer) + $(sess_expr "$C1_KEY" bytesToConsumer)")
+		C1_SINCE=$(sess "$C1_KEY" since)
+		say "    (consumer: $(node_eval C1 "'paid %s, invoices %s, vouchers %s, spentToday %s' % (d['payment']['paid'], d['payment']['invoices'], d['payment']['vouchers'], d['payment']['spentToday'])");" \
+			"provider: $(pv "'due %s, earned %s, window %s, invoicesSent %s, vouchersRefused %s' % ($(sess_expr "$C1_KEY" due), $(sess_expr "$C1_KEY" earned), $(sess_expr "$C1_KEY" creditWindow), d['provider']['invoicesSent'], d['provider']['vouchersRefused'])"))"
+		check "$c: the session's credit window grew to CreditWindow (4 MiB)" cmp_eq "creditWindow" "$(sess "$C1_KEY" creditWindow)" "$WINDOW"
+		C1_STOP=$(date +%s)
+		check "$c: the consumer stops on SIGTERM (exit 0)" stopped_ok C1
+		check "$c: its session is gone at the provider" wait_for 10 "the session to end" no_session_for "$C1_KEY"
+		check "$c: the ledger shows the claim: claimed = consumer's best voucher = provider's best voucher" wait_claim C1 "$CH1" 30
+		C1_CLAIMED=$(lchan_field "$CH1" claimed)
+		check "$c: earnings = tariff.cost(metered bytes, seconds) within rounding" \
+			earnings_match "$C1_CLAIMED" "$C1_BYTES" $((C1_STOP - C1_SINCE))
+		check "$c: the provider's balance on the ledger is what it claimed" \
+			cmp_eq "provider balance" "$(balance_of "$PV_WALLET")" "$C1_CLAIMED"
+		check "$c: the journal shows each claim id once" journal_once
+		check "$c: consumer's balance = funded − deposit" \
+			cmp_eq "consumer balance" "$(balance_of "${C_ADDR[C1]}")" "$(isub "$FUNDED" "$DEPOSIT")"
+		check "$c: consumer's channel on disk: session ended" cmp_eq "session" "$(chan_field C1 "$CH1" session)" "ended"
+	fi
+fi
+
+# =============================================================================== case 2
+# WARREN_TEST_STOP_PAYING_AFTER=0: the consumer never sends a voucher, not even the channel
+# announcement. The provider must pause it within its first window (CreditWindow/16 = 256 KiB,
+# plus the window's minute of time, turned into bytes) and end it after PaymentGrace (5 s).
+if want_case 2; then
+	c="2: consumer that never pays"
+	ALLOW0=$(allowance $((WINDOW / 16)))
+	check "$c: fund the consumer's wallet" fund C2
+	if check "$c: consumer up with WARREN_TEST_STOP_PAYING_AFTER=0" consumer_up C2 "" WARREN_TEST_STOP_PAYING_AFTER=0; then
+		C2_KEY=$(node_eval C2 "d['publicKey']")
+		check "$c: a stranger's first window is CreditWindow/16" cmp_eq "creditWindow" "$(sess "$C2_KEY" creditWindow)" $((WINDOW / 16))
+		upload_bg 9002 20 30
+		check "$c: the provider pauses the session" wait_for 20 "session paused" is_paused "$C2_KEY"
+		C2_PAUSED=$(now_ms)
+		C2_BILLED=$(pv "$(sess_expr "$C2_KEY" bytesFromConsumer) + $(sess_expr "$C2_KEY" bytesToConsumer)")
+		check "$c: billed bytes at the pause ≤ the first window's allowance ($ALLOW0 B)" int_cmp "bytes from + to" "$C2_BILLED" "<=" "$ALLOW0"
+		sleep 2
+		check "$c: 2 s later the session is still there, paused (grace 5 s)" cmp_eq "paused" "$(sess "$C2_KEY" paused)" true
+		check "$c: the provider ends the session after the grace" wait_for 15 "the session to end" no_session_for "$C2_KEY"
+		C2_ENDED=$(now_ms)
+		check "$c: pause to end took at least PaymentGrace" int_cmp "ms from pause seen to end seen" $((C2_ENDED - C2_PAUSED)) ">=" 4000
+		check "$c: the provider's log says why" log_has "${NODE_LOG[PV]}" "ended \(stopped paying" "provider"
+		sleep 1
+		xfer_stop
+		check "$c: bytes that reached the server ≤ the first window's allowance + 2 KiB" \
+			int_cmp "TCP payload received at $WEB4:9002" "$(sink_bytes 9002)" "<=" $((ALLOW0 + 2048))
+		check "$c: the consumer exits with status 4 (session lost) within 40 s" exited_with C2 40 4
+	fi
+fi
+
+# =============================================================================== case 3
+paused_after() { # paused_after KEY BYTES — paused, and the provider sent the consumer more than BYTES
+	[[ $(pv "[s['paused'] and s['bytesToConsumer'] > $2 for s in d['provider']['sessions'] if s['publicKey'] == '$1'][0]") == true ]]
+}
+# WARREN_TEST_STOP_PAYING_AFTER=5000000: the consumer pays while it downloads its first 5 MB,
+# then stops. Paused within one (grown) window, ended after the grace, and the provider claims
+# the last voucher it got.
+if want_case 3; then
+	c="3: consumer that stops paying mid-transfer"
+	check "$c: fund the consumer's wallet" fund C3
+	if check "$c: consumer up with WARREN_TEST_STOP_PAYING_AFTER=5000000" consumer_up C3 "" WARREN_TEST_STOP_PAYING_AFTER=5000000; then
+		C3_KEY=$(node_eval C3 "d['publicKey']")
+		CH3=$(node_eval C3 "d['payment']['channel']")
+		bg "$NS_C" "$E2E_TMP/download-9003.out" timeout 60 "${SINK[@]}" recv "$WEB4" 9003 200 45
+		XFER_PID=$BG_LAST
+		# A paying stranger may be paused for a moment early on, until its first vouchers arrive:
+		# wait for the pause after the 5 MB.
+		check "$c: the provider pauses the session after the consumer got 5 MB" \
+			wait_for 40 "session paused with bytesToConsumer > 5000000" paused_after "$C3_KEY" 5000000
+		read -r C3_DUE C3_EARNED C3_WIN < <(pv "'%s %s %s' % ($(sess_expr "$C3_KEY" due), $(sess_expr "$C3_KEY" earned), $(sess_expr "$C3_KEY" creditWindow))")
+		say "    (at the pause: due $C3_DUE, earned $C3_EARNED, window $C3_WIN B)"
+		check "$c: unpaid at the pause ≤ one window's money (cost(window, 60 s)) + 10 s of time" \
+			int_cmp "due − earned" "$(isub "$C3_DUE" "$C3_EARNED")" "<=" "$(cost "$C3_WIN" 70)"
+		check "$c: the provider ends the session after the grace" wait_for 15 "the session to end" no_session_for "$C3_KEY"
+		xfer_stop
+		check "$c: the download got more than 5 MB before the pause" \
+			bash -c "cat '$E2E_TMP/download-9003.out'; n=\$(sed -n 's/^received \([0-9]*\) .*/\1/p' '$E2E_TMP/download-9003.out'); [[ \${n:-0} -ge 5000000 ]]"
+		check "$c: the consumer exits with status 4 within 40 s" exited_with C3 40 4
+		check "$c: the ledger claim equals the consumer's last voucher (and the provider's best)" wait_claim C3 "$CH3" 20
+		check "$c: the journal shows each claim id once" journal_once
+	fi
+fi
+
+# =============================================================================== case 4
+# WARREN_TEST_OVERCHARGE_PERCENT=50: every invoice asks 50 % (+1 base unit) more than the
+# tariff gives for its own counts. The consumer must refuse the first, close, exit 3, and never
+# sign a voucher above 0 (the announcement).
+if want_case 4; then
+	c="4: over-invoicing provider"
+	check "$c: provider restarted with WARREN_TEST_OVERCHARGE_PERCENT=50" pv_restart "$PV_CONF" WARREN_TEST_OVERCHARGE_PERCENT=50
+	check "$c: fund the consumer's wallet" fund C4
+	if check "$c: consumer up" consumer_up C4; then
+		CH4=$(node_eval C4 "d['payment']['channel']" 2>/dev/null || chan_eval C4 "d['channels'][0]['id']")
+		upload_bg 9004 10 20
+		check "$c: the consumer exits with status 3" exited_with C4 30 3
+		xfer_stop
+		check "$c: its log says it was over-invoiced" log_has "${NODE_LOG[C4]}" "over-invoiced" "consumer"
+		check "$c: it signed no voucher above 0" cmp_eq "best voucher on disk" "$(c_best C4 "$CH4")" 0
+		check "$c: the provider holds no voucher above 0 either" bash -c "v=\$(timeout 10 '$WARREN' channel --state-dir '$PV_STATE' --json | $PYTHON -c 'import json,sys; print(([c[\"bestVoucher\"] for c in json.load(sys.stdin)[\"channels\"] if c[\"id\"] == \"$CH4\"] or [\"none\"])[0])'); echo \"provider's best voucher on $CH4: \$v\"; [[ \$v == 0 || \$v == none ]]"
+	fi
+	check "$c: provider restarted without the switch" pv_restart "$PV_CONF"
+fi
+
+# =============================================================================== case 5
+# The provider is killed (SIGKILL) at random moments of a paid transfer and restarted on the
+# same state directory; the consumer is restarted after each (a service manager would), goes
+# on paying on the same channel and announces its best voucher to the new provider process.
+# At the end: claimed = the highest voucher the consumer signed, no claim id twice.
+if want_case 5; then
+	c="5: provider crashes"
+	check "$c: fund the consumer's wallet" fund C5
+	CH5="" C5_BESTS=()
+	for round in 1 2 3; do
+		r="$c: round $round"
+		check "$r: consumer up" consumer_up C5 || break
+		if [[ -z $CH5 ]]; then
+			CH5=$(node_eval C5 "d['payment']['channel']")
+		else
+			check "$r: the consumer pays on the same channel again" log_has "${NODE_LOG[C5]}" "paying on channel $CH5" "consumer"
+		fi
+		upload_bg 9005 500 60
+		delay=$((2 + RANDOM % 6))
+		check "$r: vouchers flow" wait_for 15 "a voucher in this session" \
+			bash -c "[[ \$(ip netns exec $NS_C timeout 5 '$WARREN' status --interface $IF_C --json | $PYTHON -c 'import json,sys; print(json.load(sys.stdin)[\"payment\"][\"vouchers\"])') -gt 0 ]]"
+		sleep "$delay"
+		check "$r: SIGKILL the provider after ${delay} s more of transfer" node_kill PV
+		xfer_stop
+		C5_BESTS+=("$(c_best C5 "$CH5")")
+		say "    (consumer's best voucher on disk at the crash: ${C5_BESTS[-1]}; the provider's: $(pv_best "$CH5"))"
+		check "$r: the provider restarts on the same state directory" pv_start
+		check "$r: at start it claims the best voucher it had persisted" \
+			wait_for 15 "ledger claimed = the provider's best on disk" \
+			bash -c "b=\$(timeout 10 '$WARREN' channel --state-dir '$PV_STATE' --json | $PYTHON -c 'import json,sys; print([c[\"bestVoucher\"] for c in json.load(sys.stdin)[\"channels\"] if c[\"id\"] == \"$CH5\"][0])'); l=\$(timeout 10 '$WARREN' ledger show --dir '$LEDGER' --json | $PYTHON -c 'import json,sys; print([c[\"claimed\"] for c in json.load(sys.stdin)[\"channels\"] if c[\"id\"] == \"$CH5\"][0])'); echo \"provider best \$b, claimed \$l\"; [[ -n \$b && \$b == \$l ]]"
+		if [[ $round == 1 ]]; then
+			check "$r: the consumer notices the lost session and exits with status 4" exited_with C5 45 4
+		else
+			check "$r: the consumer is stopped (SIGTERM)" node_stop C5 15
+		fi
+	done
+	if check "$c: consumer up for the last time" consumer_up C5; then
+		C5_KEY=$(node_eval C5 "d['publicKey']")
+		check "$c: the consumer pays on the same channel again" log_has "${NODE_LOG[C5]}" "paying on channel $CH5" "consumer"
+		check "$c: 5 MiB upload through the tunnel, sha256 checked" tcp_transfer "$NS_C" "$NS_WEB" "$WEB4" 5 5205
+		check "$c: the consumer pays what is invoiced" wait_for 20 "due − earned ≤ 6 s of time" provider_paid_up "$C5_KEY"
+		check "$c: the consumer stops on SIGTERM (exit 0)" stopped_ok C5
+		check "$c: claimed = the highest voucher the consumer signed = the provider's best" wait_claim C5 "$CH5" 30
+		C5_CLAIMED=$(lchan_field "$CH5" claimed)
+		for i in "${!C5_BESTS[@]}"; do
+			check "$c: claimed ≥ the consumer's best at crash $((i + 1))" int_cmp "claimed vs best then" "$C5_CLAIMED" ">=" "${C5_BESTS[$i]}"
+		done
+		check "$c: no claim id submitted twice" journal_once
+		say "    (journal claims of $CH5:)"
+		journal_claims "$CH5"
+	fi
+fi
+
+# =============================================================================== case 6
+# The consumer is killed (SIGKILL) mid-transfer and restarted on its state directory: its
+# cumulative amount never goes back, and its daily cap (MaxSpend 0.02 tokens ≈ 10 MiB at
+# 2/GiB) holds across the restart: it pays up to the cap, exits 3 and says why.
+MAXSPEND6=20000000000000000
+if want_case 6; then
+	c="6: consumer crash and the daily cap"
+	consumer_conf "$E2E_TMP/consumer-cap.conf" 0.02
+	check "$c: fund the consumer's wallet" fund C6
+	if check "$c: consumer up (MaxSpend 0.02)" consumer_up C6 "$E2E_TMP/consumer-cap.conf"; then
+		CH6=$(node_eval C6 "d['payment']['channel']")
+		check "$c: status shows the daily cap" cmp_eq "payment.dailyCap" "$(node_eval C6 "d['payment']['dailyCap']")" "$MAXSPEND6"
+		upload_bg 9006 500 60
+		check "$c: the consumer pays for a few MB" wait_for 30 "payment.paid ≥ 0.006 tokens" \
+			bash -c "[[ \$(ip netns exec $NS_C timeout 5 '$WARREN' status --interface $IF_C --json | $PYTHON -c 'import json,sys; print(int(json.load(sys.stdin)[\"payment\"][\"paid\"]) >= 6 * 10**15)') == True ]]"
+		C6_SEEN=$(node_eval C6 "d['payment']['paid']")
+		check "$c: SIGKILL the consumer mid-transfer" node_kill C6
+		xfer_stop
+		C6_BEFORE=$(c_best C6 "$CH6")
+		check "$c: its best voucher on disk is at least what status showed before the kill" \
+			int_cmp "best on disk vs paid in status" "$C6_BEFORE" ">=" "$C6_SEEN"
+		check "$c: warren down cleans up after the crash" c_down C6
+		if check "$c: consumer restarted on the same state directory" consumer_up C6 "$E2E_TMP/consumer-cap.conf"; then
+			check "$c: it pays on the same channel" log_has "${NODE_LOG[C6]}" "paying on channel $CH6" "consumer"
+			check "$c: its cumulative amount did not go back (status)" \
+				int_cmp "payment.paid after restart vs best before" "$(node_eval C6 "d['payment']['paid']")" ">=" "$C6_BEFORE"
+			check "$c: spentToday survived the restart" \
+				int_cmp "payment.spentToday after restart vs best before" "$(node_eval C6 "d['payment']['spentToday']")" ">=" "$C6_BEFORE"
+			upload_bg 9006 500 60
+			C6_MAXSPENT=0 C6_MINBEST=$C6_BEFORE
+			for ((i = 0; i < 150; i++)); do # 75 s at most
+				kill -0 "${NODE_PID[C6]}" 2>/dev/null || break
+				read -r sp pd < <(node_eval C6 "'%s %s' % (d['payment']['spentToday'], d['payment']['paid'])" 2>/dev/null)
+				[[ -n ${sp:-} ]] && C6_MAXSPENT=$("$PYTHON" -c 'import sys; print(max(map(int, sys.argv[1:])))' "$C6_MAXSPENT" "$sp")
+				[[ -n ${pd:-} ]] && C6_MINBEST=$("$PYTHON" -c 'import sys; print(min(map(int, sys.argv[1:])))' "$C6_MINBEST" "$pd")
+				sleep 0.5
+			done
+			check "$c: the consumer exits with status 3 at the cap" exited_with C6 15 3
+			xfer_stop
+			check "$c: its log says the spending cap was reached" log_has "${NODE_LOG[C6]}" "spending cap is reached" "consumer"
+			C6_AFTER=$(c_best C6 "$CH6")
+			check "$c: its best voucher never went back" int_cmp "best at the end vs before the kill" "$C6_AFTER" ">=" "$C6_BEFORE"
+			check "$c: no status read after the restart showed less than before" int_cmp "lowest paid seen" "$C6_MINBEST" ">=" "$C6_BEFORE"
+			check "$c: spentToday never passed MaxSpend" int_cmp "highest spentToday seen" "$C6_MAXSPENT" "<=" "$MAXSPEND6"
+			check "$c: everything it signed today ≤ MaxSpend" int_cmp "sum of its channels' best vouchers" \
+				"$(chan_eval C6 "sum(int(c['bestVoucher']) for c in d['channels'])")" "<=" "$MAXSPEND6"
+			check "$c: it got close to the cap (within 1 %)" int_cmp "best voucher" "$C6_AFTER" ">=" $((MAXSPEND6 / 100 * 99))
+			check "$c: the ledger claim equals its last voucher" wait_claim C6 "$CH6" 30
+			check "$c: no claim id submitted twice" journal_once
+		fi
+	fi
+fi
+
+# =============================================================================== case 7
+# Watchdog with a short expiry: ChannelLifetime 90 s at the consumer, ExpiryMargin 30 s at
+# the provider. The provider dies (SIGKILL) during a paid session, the consumer stops; the
+# provider comes back before expiry − margin and claims at start. After expiry the consumer,
+# restarted, reclaims what is left of its deposit.
+if want_case 7; then
+	c="7: watchdog with a short expiry"
+	consumer_conf "$E2E_TMP/consumer-short.conf" 4 90
+	check "$c: provider restarted with ExpiryMargin 30" pv_restart "$E2E_TMP/provider-short.conf"
+	check "$c: fund the consumer's wallet" fund C7
+	if check "$c: consumer up (ChannelLifetime 90)" consumer_up C7 "$E2E_TMP/consumer-short.conf"; then
+		CH7=$(node_eval C7 "d['payment']['channel']")
+		EXP7=$(node_eval C7 "d['payment']['expiry']")
+		check "$c: the channel expires in about 90 s" bash -c "left=\$(( $EXP7 - \$(date +%s) )); echo \"expiry in \$left s\"; (( left > 80 && left <= 90 ))"
+		upload_bg 9007 500 60
+		check "$c: the provider persists vouchers" wait_for 20 "the provider's best voucher on disk > 0" \
+			bash -c "b=\$(timeout 10 '$WARREN' channel --state-dir '$PV_STATE' --json | $PYTHON -c 'import json,sys; print(([c[\"bestVoucher\"] for c in json.load(sys.stdin)[\"channels\"] if c[\"id\"] == \"$CH7\"] or [0])[0])'); [[ \$b != 0 ]]"
+		sleep 2
+		check "$c: SIGKILL the provider while the session runs" node_kill PV
+		xfer_stop
+		check "$c: stop the consumer" node_stop C7 15
+		P7=$(pv_best "$CH7")
+		say "    (the provider's best voucher on disk: $P7; the consumer's: $(c_best C7 "$CH7"))"
+		check "$c: the provider comes back before expiry − margin" \
+			bash -c "left=\$(( $EXP7 - 30 - \$(date +%s) )); echo \"\$left s before expiry − margin\"; (( left > 5 ))"
+		check "$c: provider up again" pv_start "$E2E_TMP/provider-short.conf"
+		check "$c: it claims its best persisted voucher at start" wait_for 15 "ledger claimed = $P7" ledger_claimed_is "$CH7" "$P7"
+		check "$c: claimed > 0" int_cmp "claimed" "$(lchan_field "$CH7" claimed)" ">" 0
+		check "$c: its log says so" log_has "${NODE_LOG[PV]}" "claimed .* on the local ledger" "provider"
+		check "$c: no claim id submitted twice" journal_once
+		wait_s=$((EXP7 + 2 - $(date +%s)))
+		say "    (waiting ${wait_s} s for the channel to expire)"
+		((wait_s > 0)) && sleep "$wait_s"
+		if check "$c: consumer restarted after expiry" consumer_up C7 "$E2E_TMP/consumer-short.conf"; then
+			check "$c: the ledger shows the channel reclaimed" wait_for 20 "reclaimed = true" \
+				bash -c "[[ \$(timeout 10 '$WARREN' ledger show --dir '$LEDGER' --json | $PYTHON -c 'import json,sys; print([c[\"reclaimed\"] for c in json.load(sys.stdin)[\"channels\"] if c[\"id\"] == \"$CH7\"][0])') == True ]]"
+			check "$c: the consumer's log says so" log_has "${NODE_LOG[C7]}" "reclaimed .* from expired channel $CH7" "consumer"
+			CL7=$(lchan_field "$CH7" claimed)
+			# Another channel the restarted consumer opened holds a deposit of its own.
+			OTHER7=$(ledger_eval "sum(int(c['deposit']) for c in d['channels'] if c['consumer'].lower() == '${C_ADDR[C7]}'.lower() and c['id'] != '$CH7' and not c['reclaimed'])")
+			check "$c: consumer's balance = funded − claimed (− the deposit of the new channel it opened, $OTHER7)" \
+				cmp_eq "consumer balance" "$(balance_of "${C_ADDR[C7]}")" "$(isub "$FUNDED" "$CL7" "$OTHER7")"
+			check "$c: its channel on disk is reclaimed" cmp_eq "state" "$(chan_field C7 "$CH7" state)" reclaimed
+			check "$c: the consumer stops on SIGTERM (exit 0)" stopped_ok C7
+		fi
+	fi
+fi
+
+summary
