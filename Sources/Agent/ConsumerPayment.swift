@@ -46,7 +46,9 @@ final class ConsumerPayment: @unchecked Sendable {
         var vouchers: UInt64 = 0
         var lastWriteMonotonic: UInt64 = 0
         var wroteOnce = false
-        var stopped = false
+        /// Set at disconnect: the final invoice is paid at once, whatever the interval.
+        var closing = false
+        var finalInvoicePaid = false
     }
 
     let wallet: WalletKey
@@ -251,7 +253,9 @@ final class ConsumerPayment: @unchecked Sendable {
                 state.lastDue = invoice.invoice.amountDue
             }
             switch verdict {
-            case .pay(let amount): state.pending = amount
+            case .pay(let amount):
+                state.pending = amount
+                if state.closing { state.finalInvoicePaid = true }
             case .capReached(let final): state.pending = final
             default: break
             }
@@ -280,7 +284,7 @@ final class ConsumerPayment: @unchecked Sendable {
                 return voucher.serialized()        // lost on the way: the same voucher again
             }
             let interval = config.persistInterval * 1_000_000_000
-            guard force || !state.wroteOnce || now.monotonic &- state.lastWriteMonotonic >= interval else { return nil }
+            guard force || state.closing || !state.wroteOnce || now.monotonic &- state.lastWriteMonotonic >= interval else { return nil }
             state.pending = nil
             return sign(amount, state: &state, now: now)
         }
@@ -317,13 +321,28 @@ final class ConsumerPayment: @unchecked Sendable {
         kill(getpid(), SIGTERM)
     }
 
-    /// At disconnect: pay what the provider asked for last, so its final claim equals our
-    /// final voucher, and mark the session ended on disk.
+    /// At disconnect: ask the provider for its final invoice (a voucher with the closing flag),
+    /// pay it at once, so that its claim equals our final voucher, and mark the session ended
+    /// on disk. Waits at most `finalInvoiceWait` for the invoice.
     func finish(providerAddress: IPAddress) {
-        let now = AgentClock.now()
-        if stopReason.withLock({ $0 == nil }), let socket, let target = SocketAddress(Endpoint(address: providerAddress, port: PaymentPort.number)) {
-            if stopPayingAfter == nil { payPending(socket: socket, provider: target, now: now, force: true) }
+        let paying = stopReason.withLock { $0 == nil } && stopPayingAfter == nil
+        if paying, let socket, let target = SocketAddress(Endpoint(address: providerAddress, port: PaymentPort.number)) {
+            let request: [UInt8]? = state.withLock { state in
+                state.closing = true
+                return state.store[channel.id]?.bestVoucher?.serialized(closing: true)
+            }
+            if let request {
+                payPending(socket: socket, provider: target, now: AgentClock.now(), force: true)
+                request.withUnsafeBytes { _ = try? socket.send($0, to: target) }
+                // The payment thread pays the final invoice as it arrives.
+                for _ in 0..<Int(Self.finalInvoiceWait / 50_000) {
+                    if state.withLock({ $0.finalInvoicePaid && $0.pending == nil }) { break }
+                    usleep(50_000)
+                }
+                if !state.withLock({ $0.finalInvoicePaid }) { log.warning("no final invoice from the provider within \(Self.finalInvoiceWait / 1_000_000) s") }
+            }
         }
+        let now = AgentClock.now()
         state.withLock { state in
             let wall = now.wall / 1_000_000_000
             do {
@@ -334,6 +353,9 @@ final class ConsumerPayment: @unchecked Sendable {
             }
         }
     }
+
+    /// Microseconds to wait for the final invoice at disconnect.
+    static let finalInvoiceWait: UInt32 = 2_000_000
 
     func status() -> ConsumerPaymentStatus {
         state.withLock { state in

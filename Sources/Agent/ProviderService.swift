@@ -348,6 +348,17 @@ final class ProviderService: @unchecked Sendable {
             current.account = account
             state.sessions[key] = current
         }
+        // A consumer about to disconnect asks for its final bill: answer at once.
+        if SignedVoucher.isClosing(bytes), let (address, invoice) = state.withLock({ state -> (IPAddress, Invoice)? in
+            guard var current = state.sessions[key], var account = current.account else { return nil }
+            account.invoiceNow = true
+            let invoice = billing.invoice(for: &account, sessionID: current.id, now: now.monotonic)
+            current.account = account
+            state.sessions[key] = current
+            return invoice.map { (source.address, $0) }
+        }) {
+            if billing.send(billing.sign(invoice), to: address) { billing.invoicesSent.add(1, ordering: .relaxed) }
+        }
     }
 
     // MARK: Housekeeping

@@ -318,7 +318,7 @@ public final class TunnelAgent {
         if let payment, let paymentTarget {
             // The last invoice is paid before the close, so the provider's claim equals our last voucher.
             payment.finish(providerAddress: paymentTarget)
-            usleep(300_000)
+            usleep(200_000)      // the last voucher is on its way through the tunnel
         }
         if let exitSession, let identity {
             // Tell the provider at once, so it frees our addresses without waiting for the idle timeout.

@@ -119,9 +119,10 @@ struct PaymentReader {
 }
 
 /// Checks type, exact length and reserved bytes: the first thing every payment parser does.
-func checkHeader(_ bytes: [UInt8], type: PaymentMessageType, length: Int) throws(PaymentError) {
+/// `flags` are the bits byte 1 may carry (none for most messages).
+func checkHeader(_ bytes: [UInt8], type: PaymentMessageType, length: Int, flags: UInt8 = 0) throws(PaymentError) {
     guard let first = bytes.first else { throw .wrongLength(expected: length, actual: 0) }
     guard first == type.rawValue else { throw .wrongType(first) }
     guard bytes.count == length else { throw .wrongLength(expected: length, actual: bytes.count) }
-    guard bytes[1] == 0, bytes[2] == 0, bytes[3] == 0 else { throw .nonZeroReserved }
+    guard bytes[1] & ~flags == 0, bytes[2] == 0, bytes[3] == 0 else { throw .nonZeroReserved }
 }

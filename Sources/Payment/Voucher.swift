@@ -37,7 +37,8 @@ public struct Voucher: Hashable, Sendable {
 /// Wire form (133 bytes, big-endian):
 ///
 ///     0    1   type = 8
-///     1    3   reserved, zero
+///     1    1   flags: bit 0 "closing" (answer with the final invoice at once); others zero
+///     2    2   reserved, zero
 ///     4   32   channel id
 ///     36  32   cumulative amount, uint256 (the top 16 bytes must be zero)
 ///     68  65   signature r ‖ s ‖ v
@@ -59,8 +60,17 @@ public struct SignedVoucher: Hashable, Sendable {
         signature.recover(digest: voucher.digest(domain: domain))
     }
 
-    public func serialized() -> [UInt8] {
-        var out: [UInt8] = [PaymentMessageType.voucher.rawValue, 0, 0, 0]
+    /// The "closing" flag: the consumer is about to end the session and asks the provider for
+    /// its final invoice now. Not signed: it moves no money, it only asks for a bill.
+    public static let closingFlag: UInt8 = 0x01
+
+    /// Whether a voucher message carries the closing flag (after it parsed).
+    public static func isClosing(_ bytes: [UInt8]) -> Bool {
+        bytes.count > 1 && bytes[1] & closingFlag != 0
+    }
+
+    public func serialized(closing: Bool = false) -> [UInt8] {
+        var out: [UInt8] = [PaymentMessageType.voucher.rawValue, closing ? Self.closingFlag : 0, 0, 0]
         out.reserveCapacity(PaymentLayout.voucherLength)
         out += voucher.channelID.bytes
         out += UInt256.encode(voucher.cumulativeAmount)
@@ -71,7 +81,7 @@ public struct SignedVoucher: Hashable, Sendable {
     /// Checks type and exact length first, then reserved bytes, the amount's range and the
     /// signature's canonical form. Recovering the signer is left to `signer(domain:)`.
     public init(parsing bytes: [UInt8]) throws(PaymentError) {
-        try checkHeader(bytes, type: .voucher, length: PaymentLayout.voucherLength)
+        try checkHeader(bytes, type: .voucher, length: PaymentLayout.voucherLength, flags: Self.closingFlag)
         var reader = PaymentReader(bytes)
         _ = reader.take(PaymentLayout.headerLength)
         let channelID = ChannelID(checked: reader.take(ChannelID.length))

@@ -74,7 +74,7 @@ import Testing
         }
     }
 
-    @Test func lengthsTypesAndReservedBytesAreCheckedFirst() {
+    @Test func lengthsTypesAndReservedBytesAreCheckedFirst() throws {
         let v = voucher.serialized()
         #expect(throws: PaymentError.wrongLength(expected: 133, actual: 0)) { try SignedVoucher(parsing: []) }
         #expect(throws: PaymentError.wrongLength(expected: 133, actual: 132)) { try SignedVoucher(parsing: Array(v.dropLast())) }
@@ -83,6 +83,15 @@ import Testing
         var reserved = v
         reserved[2] = 1
         #expect(throws: PaymentError.nonZeroReserved) { try SignedVoucher(parsing: reserved) }
+        // Byte 1 carries flags: only "closing" (bit 0) is defined; it is not part of what is signed.
+        var closing = v
+        closing[1] = SignedVoucher.closingFlag
+        #expect(try SignedVoucher(parsing: closing) == SignedVoucher(parsing: v))
+        #expect(SignedVoucher.isClosing(closing) && !SignedVoucher.isClosing(v))
+        #expect(try SignedVoucher(parsing: v).serialized(closing: true) == closing)
+        var unknownFlag = v
+        unknownFlag[1] = 0x02
+        #expect(throws: PaymentError.nonZeroReserved) { try SignedVoucher(parsing: unknownFlag) }
         var large = v
         large[36] = 1
         #expect(throws: PaymentError.amountTooLarge) { try SignedVoucher(parsing: large) }

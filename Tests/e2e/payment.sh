@@ -234,6 +234,11 @@ exited_with() {
 	node_wait_exit "$1" "$2" || return 1
 	[[ ${NODE_RC[$1]} == "$3" ]] || { echo "expected exit status $3"; return 1; }
 }
+# stopped NAME — SIGTERM (bounded), any exit status
+stopped() {
+	node_stop "$1" 15
+	echo "node $1 exited with status $? after SIGTERM"
+}
 # stopped_ok NAME — SIGTERM, exits 0
 stopped_ok() {
 	node_stop "$1" 15
@@ -332,13 +337,14 @@ check "setup: sources and sinks on web" source_start 9003
 # =============================================================================== case 1
 # A paid session moves 30 MiB; the consumer stops with SIGTERM (it pays the last invoice and
 # closes); the provider claims at once (SettleThreshold 0).
-# provider_paid_up KEY — everything the provider metered in bytes is paid: due − earned is no
-# more than the price of 6 s (invoices go out every 5 s when only time moved)
+# provider_paid_up KEY NODE — everything the provider metered in bytes is paid: the provider's
+# due (cumulative on the channel) minus the consumer's best voucher (payment.paid) is no more
+# than the price of 6 s (invoices go out every 5 s when only time moved)
 provider_paid_up() {
-	local due earned
-	due=$(sess "$1" due) && earned=$(sess "$1" earned) || return 1
-	"$PYTHON" -c 'import sys; due, earned, per_min = map(int, sys.argv[1:]); sys.exit(0 if due - earned <= 6 * per_min // 60 else 1)' \
-		"$due" "$earned" "$PER_MIN"
+	local due paid
+	due=$(sess "$1" due) && paid=$(node_eval "$2" "d['payment']['paid']") || return 1
+	"$PYTHON" -c 'import sys; due, paid, per_min = map(int, sys.argv[1:]); sys.exit(0 if due - paid <= 6 * per_min // 60 else 1)' \
+		"$due" "$paid" "$PER_MIN"
 }
 # earnings_match CLAIMED BYTES SECONDS — |claimed − cost(bytes, seconds)| ≤ the price of 10 s
 # and 64 KiB (invoices lag the meter by up to 5 s; payment and keepalive packets after the read)
@@ -365,7 +371,7 @@ if want_case 1; then
 		check "$c: 30 MiB upload to $WEB4 through the tunnel, sha256 checked" tcp_transfer "$NS_C" "$NS_WEB" "$WEB4" 30 5201
 		check "$c: the provider bound the session to the channel" cmp_eq "session channel" "$(sess "$C1_KEY" channel)" "$CH1"
 		check "$c: the consumer pays what is invoiced (bounded wait)" \
-			wait_for 20 "the provider's due minus earned to drop to the price of 6 s" provider_paid_up "$C1_KEY"
+			wait_for 20 "the provider's due minus earned to drop to the price of 6 s" provider_paid_up "$C1_KEY" C1
 		C1_BYTES=$(pv "$(sess_expr "$C1_KEY" bytesFromConsumer) + $(sess_expr "$C1_KEY" bytesToConsumer)")
 		C1_SINCE=$(sess "$C1_KEY" since)
 		say "    (consumer: $(node_eval C1 "'paid %s, invoices %s, vouchers %s, spentToday %s' % (d['payment']['paid'], d['payment']['invoices'], d['payment']['vouchers'], d['payment']['spentToday'])");" \
@@ -503,14 +509,14 @@ if want_case 5; then
 		if [[ $round == 1 ]]; then
 			check "$r: the consumer notices the lost session and exits with status 4" exited_with C5 45 4
 		else
-			check "$r: the consumer is stopped (SIGTERM)" node_stop C5 15
+			check "$r: the consumer is stopped (SIGTERM)" stopped C5
 		fi
 	done
 	if check "$c: consumer up for the last time" consumer_up C5; then
 		C5_KEY=$(node_eval C5 "d['publicKey']")
 		check "$c: the consumer pays on the same channel again" log_has "${NODE_LOG[C5]}" "paying on channel $CH5" "consumer"
 		check "$c: 5 MiB upload through the tunnel, sha256 checked" tcp_transfer "$NS_C" "$NS_WEB" "$WEB4" 5 5205
-		check "$c: the consumer pays what is invoiced" wait_for 20 "due − earned ≤ 6 s of time" provider_paid_up "$C5_KEY"
+		check "$c: the consumer pays what is invoiced" wait_for 20 "due − earned ≤ 6 s of time" provider_paid_up "$C5_KEY" C5
 		check "$c: the consumer stops on SIGTERM (exit 0)" stopped_ok C5
 		check "$c: claimed = the highest voucher the consumer signed = the provider's best" wait_claim C5 "$CH5" 30
 		C5_CLAIMED=$(lchan_field "$CH5" claimed)
@@ -596,7 +602,7 @@ if want_case 7; then
 		sleep 2
 		check "$c: SIGKILL the provider while the session runs" node_kill PV
 		xfer_stop
-		check "$c: stop the consumer" node_stop C7 15
+		check "$c: stop the consumer (SIGTERM)" stopped C7
 		P7=$(pv_best "$CH7")
 		say "    (the provider's best voucher on disk: $P7; the consumer's: $(c_best C7 "$CH7"))"
 		check "$c: the provider comes back before expiry − margin" \
