@@ -325,14 +325,15 @@ final class ConsumerPayment: @unchecked Sendable {
     /// pay it at once, so that its claim equals our final voucher, and mark the session ended
     /// on disk. Waits at most `finalInvoiceWait` for the invoice.
     func finish(providerAddress: IPAddress) {
-        let paying = stopReason.withLock { $0 == nil } && stopPayingAfter == nil
-        if paying, let socket, let target = SocketAddress(Endpoint(address: providerAddress, port: PaymentPort.number)) {
+        if stopPayingAfter == nil, let socket, let target = SocketAddress(Endpoint(address: providerAddress, port: PaymentPort.number)) {
+            // What is owed and allowed is paid now (also up to a reached cap); an over-invoice left nothing pending.
+            payPending(socket: socket, provider: target, now: AgentClock.now(), force: true)
             let request: [UInt8]? = state.withLock { state in
+                guard stopReason.withLock({ $0 == nil }) else { return nil }
                 state.closing = true
                 return state.store[channel.id]?.bestVoucher?.serialized(closing: true)
             }
             if let request {
-                payPending(socket: socket, provider: target, now: AgentClock.now(), force: true)
                 request.withUnsafeBytes { _ = try? socket.send($0, to: target) }
                 // The payment thread pays the final invoice as it arrives.
                 for _ in 0..<Int(Self.finalInvoiceWait / 50_000) {

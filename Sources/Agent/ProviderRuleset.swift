@@ -44,6 +44,8 @@ public struct ProviderRuleset: Sendable, Equatable {
             let family = address.isV4 ? "ip" : "ip6"
             out += "\t\tiifname \(tun) \(family) daddr \(address) meta l4proto { tcp, udp } th dport 53 accept\n"
             out += "\t\tiifname \(tun) \(family) daddr \(address) udp dport \(PaymentPort.number) accept\n"
+            // The resolver and the payment port serve the tunnel only, even if the WAN routes to them.
+            out += "\t\tiifname != \(tun) \(family) daddr \(address) meta l4proto { tcp, udp } th dport { 53, \(PaymentPort.number) } counter name blocked_host drop\n"
         }
         out += "\t\tiifname \(tun) ct state { established, related } accept\n"
         out += "\t\tiifname \(tun) counter name blocked_host drop\n"

@@ -108,6 +108,9 @@ extension String {
         #expect(text.contains("iifname \"wpv\" oifname != \"wan0\" counter name blocked_not_wan drop"))
         #expect(text.contains("iifname \"wpv\" ip daddr 10.99.0.1 meta l4proto { tcp, udp } th dport 53 accept"))
         #expect(text.contains("iifname \"wpv\" counter name blocked_host drop"))
+        // The payment port is open from the tunnel; it and the resolver are closed to everything else.
+        #expect(text.contains("iifname \"wpv\" ip6 daddr fd99::1 udp dport 4747 accept"))
+        #expect(text.contains("iifname != \"wpv\" ip daddr 10.99.0.1 meta l4proto { tcp, udp } th dport { 53, 4747 } counter name blocked_host drop"))
         for range in ["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10", "169.254.0.0/16", "127.0.0.0/8", "224.0.0.0/4"] {
             #expect(ProviderRuleset.protectedV4.contains(range))
         }

@@ -494,7 +494,7 @@ if want_case 5; then
 			check "$r: the consumer pays on the same channel again" log_has "${NODE_LOG[C5]}" "paying on channel $CH5" "consumer"
 		fi
 		upload_bg 9005 500 60
-		delay=$((2 + RANDOM % 6))
+		delay=$((RANDOM % 7)).$((RANDOM % 10)) # 0.0 to 6.9 s after the first voucher
 		check "$r: vouchers flow" wait_for 15 "a voucher in this session" \
 			bash -c "[[ \$(ip netns exec $NS_C timeout 5 '$WARREN' status --interface $IF_C --json | $PYTHON -c 'import json,sys; print(json.load(sys.stdin)[\"payment\"][\"vouchers\"])') -gt 0 ]]"
 		sleep "$delay"
@@ -629,5 +629,12 @@ if want_case 7; then
 		fi
 	fi
 fi
+
+# =============================================================================== the whole run
+c="ledger"
+check "$c: across the suite, no claim id was submitted twice" journal_once
+check "$c: the journal has no unreadable line" cmp_eq "journal.skippedLines" "$(ledger_eval "d['journal']['skippedLines']")" 0
+check "$c: the provider is still running" node_alive PV
+check "$c: the provider stops on SIGTERM (exit 0)" stopped_ok PV
 
 summary
