@@ -49,6 +49,13 @@ final class ConsumerPayment: @unchecked Sendable {
         /// Set at disconnect: the final invoice is paid at once, whatever the interval.
         var closing = false
         var finalInvoicePaid = false
+        /// The session (its id, our counters' zero, its start) the invoices are checked against.
+        var sessionID: UInt32
+        var countsAtStart: (sent: UInt64, received: UInt64) = (0, 0)
+        var startedMonotonic: UInt64
+        var sessionInvoices: UInt64 = 0
+        var announcementsLeft = 10
+        var sessionBase: UInt128
     }
 
     let wallet: WalletKey
@@ -57,8 +64,6 @@ final class ConsumerPayment: @unchecked Sendable {
     let grant: SessionGrant
     let config: ConsumerPaymentConfig
     let log: EventLog
-    let sessionBase: UInt128
-    let startedMonotonic: UInt64
     let state: Mutex<State>
     /// Why the consumer ended the session itself (over-invoiced, cap reached); read at exit.
     let stopReason = Mutex<String?>(nil)
@@ -78,9 +83,8 @@ final class ConsumerPayment: @unchecked Sendable {
         self.grant = grant
         self.config = config
         self.log = log
-        self.sessionBase = sessionBase
-        startedMonotonic = AgentClock.now().monotonic
-        state = Mutex(State(store: store, check: check))
+        state = Mutex(State(store: store, check: check, sessionID: grant.sessionID, startedMonotonic: AgentClock.now().monotonic,
+                            sessionBase: sessionBase))
         stopPayingAfter = getenv("WARREN_TEST_STOP_PAYING_AFTER").flatMap { UInt64(String(cString: $0)) }
     }
 
@@ -201,7 +205,6 @@ final class ConsumerPayment: @unchecked Sendable {
         if stopPayingAfter != 0 { announce(socket: socket, provider: provider) }
         var batch = ReceiveBatch(count: 8, bufferSize: 512, headroom: 0)
         var lastWatchdog = AgentClock.now().monotonic
-        var announcements = 1
         while true {
             let count = (try? socket.receive(into: &batch)) ?? 0
             for i in 0..<count where !batch.isTruncated(i) {
@@ -209,10 +212,12 @@ final class ConsumerPayment: @unchecked Sendable {
             }
             let now = AgentClock.now()
             // The announcement may be lost before the handshake completes: repeat it until an invoice shows it arrived.
-            if announcements < 10, state.withLock({ $0.invoices == 0 }), stopPayingAfter != 0 {
-                announcements += 1
-                announce(socket: socket, provider: provider)
+            let again = state.withLock { state -> Bool in
+                guard state.sessionInvoices == 0, state.announcementsLeft > 0 else { return false }
+                state.announcementsLeft -= 1
+                return true
             }
+            if again, stopPayingAfter != 0 { announce(socket: socket, provider: provider) }
             payPending(socket: socket, provider: provider, now: now)
             if now.monotonic &- lastWatchdog >= Self.watchdogEverySeconds * 1_000_000_000 {
                 lastWatchdog = now.monotonic
@@ -240,16 +245,19 @@ final class ConsumerPayment: @unchecked Sendable {
             return
         }
         let now = AgentClock.now()
-        let (sent, received) = counts?() ?? (0, 0)
-        if let limit = stopPayingAfter, received >= limit { return }
-        let seconds = (now.monotonic &- startedMonotonic) / 1_000_000_000
-        let verdict: InvoiceVerdict = state.withLock { state in
+        let (totalSent, totalReceived) = counts?() ?? (0, 0)
+        let verdict: InvoiceVerdict? = state.withLock { state -> InvoiceVerdict? in
+            let sent = totalSent &- state.countsAtStart.sent
+            let received = totalReceived &- state.countsAtStart.received
+            if let limit = stopPayingAfter, received >= limit { return nil }
+            let seconds = (now.monotonic &- state.startedMonotonic) / 1_000_000_000
             state.check.spendingCap = Self.spendingCap(state.store, channel: channel.id, maxSpend: config.maxSpendPerDay?.baseUnits,
                                                        now: now.wall / 1_000_000_000)
             let verdict = state.check.evaluate(invoice, bytesSent: sent, bytesReceived: received, secondsConnected: seconds)
             if verdict != .stale, verdict != .overInvoiced(.notSignedByProvider) {
                 state.check.lastSequence = invoice.invoice.sequence
                 state.invoices &+= 1
+                state.sessionInvoices &+= 1
                 state.lastDue = invoice.invoice.amountDue
             }
             switch verdict {
@@ -261,6 +269,7 @@ final class ConsumerPayment: @unchecked Sendable {
             }
             return verdict
         }
+        guard let verdict else { return }
         switch verdict {
         case .pay, .stale:
             return
@@ -355,6 +364,26 @@ final class ConsumerPayment: @unchecked Sendable {
         }
     }
 
+    /// The provider lost our session and granted a new one (same addresses): invoices now
+    /// name the new session and count from zero; the channel goes on from its best voucher.
+    func renew(grant: SessionGrant) {
+        let (sent, received) = counts?() ?? (0, 0)
+        let now = AgentClock.now()
+        state.withLock { state in
+            let best = state.store[channel.id]?.bestAmount ?? 0
+            state.check = InvoiceCheck(domain: ledger.domain, provider: channel.provider, channelID: channel.id, sessionID: grant.sessionID,
+                                       tariff: Tariff(perGiB: grant.prices.perGiB, perMinute: grant.prices.perMinute),
+                                       sessionBase: best, spendingCap: state.check.spendingCap, lastVoucherAmount: best)
+            state.sessionID = grant.sessionID
+            state.countsAtStart = (sent, received)
+            state.startedMonotonic = now.monotonic
+            state.sessionInvoices = 0
+            state.announcementsLeft = 10
+            state.sessionBase = best
+            state.pending = nil
+        }
+    }
+
     /// Microseconds to wait for the final invoice at disconnect.
     static let finalInvoiceWait: UInt32 = 2_000_000
 
@@ -366,7 +395,7 @@ final class ConsumerPayment: @unchecked Sendable {
             return ConsumerPaymentStatus(
                 channel: channel.id.description, providerWallet: channel.provider.description,
                 deposit: String(channel.deposit), paid: String(best),
-                paidThisSession: String(best > sessionBase ? best - sessionBase : 0), due: String(state.lastDue),
+                paidThisSession: String(best > state.sessionBase ? best - state.sessionBase : 0), due: String(state.lastDue),
                 spentToday: String(record?.spent(on: now) ?? 0), dailyCap: record?.dailyCap.map { String($0) },
                 invoices: state.invoices, vouchers: state.vouchers, expiry: channel.expiry,
                 channelWrites: state.store.durableWrites)

@@ -84,6 +84,10 @@ final class ProviderBilling: @unchecked Sendable {
     let policy: WatchdogPolicy
     /// Credit records by consumer identity (its Ed25519 key): a good record outlives a session.
     let records = Mutex<[[UInt8]: CreditRecord]>([:])
+    /// Consumers whose last session ended unpaid, and until when (monotonic ns) they are
+    /// refused: otherwise asking again would buy a fresh free window each time.
+    let nonPayers = Mutex<[[UInt8]: UInt64]>([:])
+    static let nonPayerRefusal: UInt64 = 600_000_000_000
     private var sockets: [PaymentChannelSocket] = []
     let vouchersRefused = Atomic<UInt64>(0)
     let invoicesSent = Atomic<UInt64>(0)
@@ -141,6 +145,17 @@ final class ProviderBilling: @unchecked Sendable {
 
     func window(for consumer: [UInt8]) -> UInt64 {
         records.withLock { $0[consumer, default: CreditRecord(maximum: config.creditWindow)].window }
+    }
+
+    func recordNonPayer(_ consumer: [UInt8], now: UInt64) {
+        nonPayers.withLock { table in
+            table = table.filter { $0.value > now }
+            table[consumer] = now &+ Self.nonPayerRefusal
+        }
+    }
+
+    func isRefusedNonPayer(_ consumer: [UInt8], now: UInt64) -> Bool {
+        nonPayers.withLock { ($0[consumer] ?? 0) > now }
     }
 
     func recordGoodVoucher(consumer: [UInt8]) -> UInt64 {

@@ -119,6 +119,10 @@ final class ProviderService: @unchecked Sendable {
             state.withLock { $0.refused &+= 1 }
             return .refused(SessionRefusal(reason: .priceTooLow, prices: prices, text: "the price is higher than the consumer accepts"))
         }
+        if let billing, billing.isRefusedNonPayer(request.consumer.signingPublicKey, now: now.monotonic) {
+            state.withLock { $0.refused &+= 1 }
+            return .refused(SessionRefusal(reason: .policyRefused, prices: prices, text: "an earlier session was not paid: refused for 10 minutes"))
+        }
         // A consumer reconnecting replaces its old session (same key, fresh addresses kept).
         let result: (SessionGrant, [IPPrefix], Bool)? = state.withLock { state -> (SessionGrant, [IPPrefix], Bool)? in
             var session: ProviderSession
@@ -417,7 +421,12 @@ final class ProviderService: @unchecked Sendable {
         for (address, invoice) in invoices {
             if billing.send(billing.sign(invoice), to: address) { billing.invoicesSent.add(1, ordering: .relaxed) }
         }
-        for (key, reason) in overdue { end(key, reason: reason) }
+        for (key, reason) in overdue {
+            if let consumer = state.withLock({ $0.sessions[key]?.consumer.signingPublicKey }) {
+                billing.recordNonPayer(consumer, now: now.monotonic)
+            }
+            end(key, reason: reason)
+        }
         let wall = now.wall / 1_000_000_000
         billing.persistDue(nowWall: wall)
         let tick = housekeepingTicks.add(1, ordering: .relaxed).newValue

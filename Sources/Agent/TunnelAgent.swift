@@ -244,22 +244,47 @@ public final class TunnelAgent {
             }
         }
         let sessionLost = Mutex<String?>(nil)
-        if exitSession != nil, let providerKey = config.peers.last?.publicKey {
-            // A provider that restarted or ended our session answers no handshakes: exit, so the
-            // service manager (Restart=always) asks for a new session; a gateway stays closed meanwhile.
+        var currentGrant: (() -> SessionGrant)?
+        if let exitSession, let identity, let providerKey = config.peers.last?.publicKey {
+            // A provider that restarted or ended our session answers no handshakes: ask for a new
+            // session on the same socket. If it gives other addresses (or refuses, or is gone),
+            // exit 4, so the service manager (Restart=always) starts afresh; a gateway stays closed.
+            let renewal = ExitSessionRenewal(identity: identity, provider: exitSession.provider, maxPrices: exitSession.maxPrices,
+                                             endpoint: exitSession.endpoint)
+            plane.sessionHandler = { [renewal] message, source, _ in renewal.offer(message, from: source) }
+            let watch = ExitSessionWatch(current: exitSession.grant)
+            currentGrant = { watch.current }
             let log = self.log
-            plane.housekeeping = { [plane] _ in
+            plane.housekeeping = { [plane, payment] now in
                 let retries = plane.tunnel.withLock { $0.peer(publicKey: providerKey)?.unansweredHandshakeRetries ?? 0 }
-                guard retries >= Self.lostSessionRetries else { return }
-                let first = sessionLost.withLock { reason -> Bool in
-                    guard reason == nil else { return false }
-                    reason = "the provider has not answered \(retries + 1) handshake initiations: it restarted or ended the session"
-                    return true
-                }
-                if first {
-                    log.error("the provider has not answered \(retries + 1) handshake initiations (it restarted or ended the session): stopping so that a restart opens a new session")
+                guard retries >= Self.lostSessionRetries, watch.startRenewal(now: now.monotonic) else { return }
+                log.warning("the provider has not answered \(retries + 1) handshake initiations (it restarted or ended the session): asking for a new session")
+                let started = try? startThread(name: "warren-renew") {
+                    let answer = renewal.renew { bytes in plane.transmit([Datagram(bytes: bytes, endpoint: renewal.endpoint)]) }
+                    var problem: String?
+                    switch answer {
+                    case .accepted(let grant):
+                        let old = watch.current
+                        if grant.consumerIPv4 != old.consumerIPv4 || grant.consumerIPv6 != old.consumerIPv6 {
+                            problem = "the provider granted other addresses (\([grant.consumerIPv4, grant.consumerIPv6].compactMap { $0?.description }.joined(separator: ", ")))"
+                        } else if (grant.providerWallet != nil) != (payment != nil) || grant.providerWallet != old.providerWallet {
+                            problem = "the provider's payment terms changed"
+                        } else {
+                            payment?.renew(grant: grant)
+                            log.info("session \(grant.sessionID) with provider \(renewal.provider) (renewed; addresses kept)")
+                        }
+                        watch.finish(grant: grant, now: AgentClock.now().monotonic)
+                    case .refused(let refusal):
+                        problem = "the provider refused a new session: \(refusal.reason)" + (refusal.text.isEmpty ? "" : " (\(refusal.text))")
+                    case nil:
+                        problem = "the provider answered none of \(ExitSession.attempts) session requests"
+                    }
+                    guard let problem else { return }
+                    sessionLost.withLock { $0 = $0 ?? problem }
+                    log.error("\(problem): stopping so that a restart opens a new session")
                     kill(getpid(), SIGTERM)
                 }
+                if let started { pthread_detach(started) } else { watch.finish(grant: watch.current, now: now.monotonic) }
             }
         }
         let socketPath = AgentOptions.controlSocketPath(runDirectory: options.runDirectory, interface: tun.name)
@@ -320,8 +345,9 @@ public final class TunnelAgent {
             payment.finish(providerAddress: paymentTarget)
             usleep(200_000)      // the last voucher is on its way through the tunnel
         }
-        if let exitSession, let identity {
+        if var exitSession, let identity {
             // Tell the provider at once, so it frees our addresses without waiting for the idle timeout.
+            if let renewed = currentGrant?() { exitSession.grant = renewed }
             Self.sendClose(identity: identity, session: exitSession, socket: socket)
         }
         // Sessions end with the agent: channels are written and the watchdog claims at once.
@@ -562,4 +588,30 @@ struct TestKnobs {
 /// Whether the coming shutdown is a `warren down` (everything goes) or a plain stop.
 final class ShutdownRequest: Sendable {
     let full = Atomic<Bool>(false)
+}
+
+
+/// The consumer's current grant and whether a renewal runs; one renewal at a time, and none
+/// in the minute after one (the new session's first handshake needs a moment).
+final class ExitSessionWatch: @unchecked Sendable {
+    private let state: Mutex<(grant: SessionGrant, renewing: Bool, quietUntil: UInt64)>
+    static let quietAfterRenewal: UInt64 = 60_000_000_000
+
+    init(current: SessionGrant) {
+        state = Mutex((current, false, 0))
+    }
+
+    var current: SessionGrant { state.withLock { $0.grant } }
+
+    func startRenewal(now: UInt64) -> Bool {
+        state.withLock { state in
+            guard !state.renewing, now >= state.quietUntil else { return false }
+            state.renewing = true
+            return true
+        }
+    }
+
+    func finish(grant: SessionGrant, now: UInt64) {
+        state.withLock { $0 = (grant, false, now &+ Self.quietAfterRenewal) }
+    }
 }

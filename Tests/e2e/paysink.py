@@ -6,10 +6,11 @@
                                             "<total bytes> <connections>"
     paysink.py source BIND PORT             accept connections (until killed); stream zeros
                                             to each until it closes
-    paysink.py send DST PORT MEGABYTES [SECONDS]
+    paysink.py send DST PORT MEGABYTES [SECONDS] [--persist]
                                             send zeros until MEGABYTES are sent, SECONDS pass
-                                            or a send stalls for 10 s; print the count; exit 0
-                                            only if everything was sent
+                                            or a send stalls for 10 s (with --persist: connect
+                                            again after a stall or error, until SECONDS pass);
+                                            print the count; exit 0 only if everything was sent
     paysink.py recv DST PORT MEGABYTES [SECONDS]
                                             read from a source until MEGABYTES arrived, SECONDS
                                             pass or the stream stalls for 10 s; print the
@@ -101,24 +102,36 @@ def source(bind, port):
         threading.Thread(target=serve, args=(conn,), daemon=True).start()
 
 
-def send(dst, port, megabytes, seconds):
+def send(dst, port, megabytes, seconds, persist=False):
     total = int(megabytes * 1024 * 1024)
     deadline = time.monotonic() + seconds
     sent = 0
+    connections = 0
+    why = ""
+    zeros = bytes(CHUNK)
     try:
-        sock = socket.create_connection((dst, port), timeout=STALL)
-        zeros = bytes(CHUNK)
         while sent < total and time.monotonic() < deadline:
-            sock.sendall(zeros[: min(CHUNK, total - sent)])
-            sent += min(CHUNK, total - sent)
-        sock.close()
-        why = "all sent" if sent >= total else f"stopped after {seconds} s"
+            sock = None
+            try:
+                sock = socket.create_connection((dst, port), timeout=STALL)
+                connections += 1
+                while sent < total and time.monotonic() < deadline:
+                    n = min(CHUNK, total - sent)
+                    sock.sendall(zeros[:n])
+                    sent += n
+                why = "all sent" if sent >= total else f"stopped after {seconds} s"
+            except OSError as err:
+                why = f"stopped: {err}"
+                if not persist:
+                    break
+                time.sleep(0.5)
+            finally:
+                if sock is not None:
+                    sock.close()
     except Stopped:
         why = "stopped by a signal"
-    except OSError as err:
-        why = f"stopped: {err}"
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    print(f"sent {sent} bytes to {dst}:{port} ({why})")
+    print(f"sent {sent} bytes to {dst}:{port} over {connections} connection(s) ({why})")
     return 0 if sent >= total else 1
 
 
@@ -150,11 +163,14 @@ def main(argv):
     elif len(argv) >= 3 and argv[0] == "source":
         source(argv[1], int(argv[2]))
     elif len(argv) >= 4 and argv[0] in ("send", "recv"):
+        persist = "--persist" in argv
+        argv = [a for a in argv if a != "--persist"]
         seconds = float(argv[4]) if len(argv) > 4 else 120.0
-        fn = send if argv[0] == "send" else recv
         signal.signal(signal.SIGTERM, on_signal)
         signal.signal(signal.SIGINT, on_signal)
-        return fn(argv[1], int(argv[2]), float(argv[3]), seconds)
+        if argv[0] == "send":
+            return send(argv[1], int(argv[2]), float(argv[3]), seconds, persist)
+        return recv(argv[1], int(argv[2]), float(argv[3]), seconds)
     else:
         print(__doc__, file=sys.stderr)
         return 2
