@@ -96,18 +96,11 @@ final class ConsumerPayment: @unchecked Sendable {
             throw .config(ConfigError(file: file, line: config.depositLine, key: "Deposit",
                 message: "the provider charges \(TokenAmount(baseUnits: grant.prices.perGiB))/GiB, \(TokenAmount(baseUnits: grant.prices.perMinute))/min: set Deposit = the tokens to lock in a payment channel (e.g. Deposit = 1) in [Exit]"))
         }
-        let wallet = try WalletStore.loadOrCreate(stateDirectory: stateDirectory)
-        let ledger: LocalLedger
-        do { ledger = try LocalLedger(directory: config.ledger) } catch {
-            throw .session("opening the local ledger in \(config.ledger) ([Exit] Ledger): \(error); check the directory exists and is writable")
-        }
-        var store: ChannelStore
-        do { store = try ChannelStore.load(directory: stateDirectory + "/channels", persistInterval: config.persistInterval) } catch {
-            throw .session("loading the channels in \(stateDirectory)/channels: \(error)")
-        }
-        for name in store.damaged { log.error("channel file \(stateDirectory)/channels/\(name) is damaged (torn or edited): not loaded") }
+        let opened = try PaymentState.open(stateDirectory: stateDirectory, ledgerDirectory: config.ledger, section: "Exit",
+                                           persistInterval: config.persistInterval, log: log)
+        let (wallet, ledger) = (opened.wallet, opened.ledger)
+        var store = opened.store
         let now = UInt64(time(nil))
-        store.endSessionsLeftOpen(now: now)
         reclaimExpired(&store, ledger: ledger, now: now, log: log)
 
         let dailyCap = config.maxSpendPerDay?.baseUnits

@@ -111,19 +111,10 @@ final class ProviderBilling: @unchecked Sendable {
     /// Loads the channel store, marks sessions that died with the process as ended and runs
     /// the watchdog once: a provider that was off when sessions ended claims now.
     static func start(stateDirectory: String, config: ProviderPaymentConfig, tariff: Tariff, log: EventLog) throws(AgentError) -> ProviderBilling {
-        let wallet = try WalletStore.loadOrCreate(stateDirectory: stateDirectory)
-        let ledger: LocalLedger
-        do { ledger = try LocalLedger(directory: config.ledger) } catch {
-            throw .session("opening the local ledger in \(config.ledger) ([Provider] Ledger): \(error); check the directory exists and is writable by the agent")
-        }
-        var store: ChannelStore
-        do { store = try ChannelStore.load(directory: stateDirectory + "/channels", persistInterval: config.persistInterval) } catch {
-            throw .session("loading the channels in \(stateDirectory)/channels: \(error)")
-        }
-        for name in store.damaged { log.error("channel file \(stateDirectory)/channels/\(name) is damaged (torn or edited): not loaded; keep it for inspection") }
+        let opened = try PaymentState.open(stateDirectory: stateDirectory, ledgerDirectory: config.ledger, section: "Provider",
+                                           persistInterval: config.persistInterval, log: log)
+        let (wallet, ledger, store) = (opened.wallet, opened.ledger, opened.store)
         let now = UInt64(time(nil))
-        let ended = store.endSessionsLeftOpen(now: now)
-        if !ended.isEmpty { log.info("\(ended.count) channel(s) had a session when the agent stopped: marked ended for settlement") }
         let billing = ProviderBilling(wallet: wallet, ledger: ledger, store: store, config: config, tariff: tariff, log: log)
         billing.runWatchdog(now: now)
         log.info("payments to \(wallet.address) on the local ledger \(config.ledger); \(billing.store.withLock { $0.records.count }) channel(s) on disk")
