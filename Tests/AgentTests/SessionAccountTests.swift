@@ -1,0 +1,38 @@
+import Payment
+import Testing
+@testable import Agent
+
+/// The provider's per-packet billing decision: count within the allowance, recheck when a
+/// packet would cross it, drop while paused, let payment datagrams through unbilled.
+@Suite struct SessionAccountTests {
+    static let token: UInt128 = 1_000_000_000_000_000_000
+    let tariff = Tariff(perGiB: 2 * token, perMinute: 0)
+
+    @Test func countsUntilTheAllowanceThenAsksForARecheck() {
+        var account = SessionAccount(tariff: tariff, window: 64 << 10, now: 0)
+        // Nothing paid: the window alone (64 KiB) is the allowance.
+        #expect(account.allowance == 64 << 10)
+        #expect(account.admit(bytes: 60 << 10, fromConsumer: true, isPayment: false) == .pass)
+        #expect(account.admit(bytes: 4 << 10, fromConsumer: false, isPayment: false) == .pass)
+        #expect(account.billedBytes == 64 << 10)
+        #expect(account.bytesFromConsumer == 60 << 10 && account.bytesToConsumer == 4 << 10)
+        #expect(account.admit(bytes: 1, fromConsumer: true, isPayment: false) == .recheck)
+        #expect(account.billedBytes == 64 << 10)      // a packet that needs a recheck is not counted yet
+    }
+
+    @Test func pausedDropsAllButPayment() {
+        var account = SessionAccount(tariff: tariff, window: 64 << 10, now: 0)
+        account.paused = true
+        #expect(account.admit(bytes: 100, fromConsumer: true, isPayment: false) == .drop)
+        #expect(account.admit(bytes: 100, fromConsumer: true, isPayment: true) == .pass)
+        #expect(account.billedBytes == 0)
+    }
+
+    @Test func dueCountsBothDirectionsAndTheBase() {
+        var account = SessionAccount(tariff: tariff, window: 1 << 20, now: 0)
+        account.credit = CreditLine(tariff: tariff, sessionBase: 5, windowBytes: 1 << 20)
+        account.count(1 << 29, fromConsumer: true)
+        account.count(1 << 29, fromConsumer: false)
+        #expect(account.due(now: 10_000_000_000) == 5 + 2 * Self.token)
+    }
+}
