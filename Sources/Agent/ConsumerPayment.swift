@@ -150,6 +150,21 @@ final class ConsumerPayment: @unchecked Sendable {
                                store: store, check: check, sessionBase: best)
     }
 
+    /// Before asking for a session: nil while today's MaxSpend has room, else why not. A
+    /// consumer at its cap does not even contact the provider (a restarting service would
+    /// otherwise open and close sessions all day).
+    static func capReachedToday(stateDirectory: String, config: ConsumerPaymentConfig, now: UInt64) -> String? {
+        guard let cap = config.maxSpendPerDay?.baseUnits,
+              let records = try? ChannelStore.snapshot(directory: stateDirectory + "/channels").records else { return nil }
+        let spent = records.filter { $0.role == .consumer }.reduce(UInt128(0)) { total, record in
+            let (sum, overflow) = total.addingReportingOverflow(record.spent(on: now))
+            return overflow ? .max : sum
+        }
+        guard spent >= cap else { return nil }
+        let resume = (ChannelRecord.day(now) + 1) * ChannelRecord.secondsPerDay
+        return "today's spending cap is reached (MaxSpend \(TokenAmount(baseUnits: cap)), spent \(TokenAmount(baseUnits: spent))): no session through this [Exit] until 00:00 UTC (in \((resume - now + 59) / 60) min), or raise MaxSpend"
+    }
+
     /// The most this channel may reach now: its deposit, and today's budget left after what
     /// every consumer channel spent today (MaxSpend is per day, not per channel).
     static func spendingCap(_ store: ChannelStore, channel id: ChannelID, maxSpend: UInt128?, now: UInt64) -> UInt128 {

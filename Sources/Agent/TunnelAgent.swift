@@ -150,6 +150,10 @@ public final class TunnelAgent {
         var exitSession: ExitSession.Opened?
         var payment: ConsumerPayment?
         if let exitConfig, let identity {
+            if let reason = ConsumerPayment.capReachedToday(stateDirectory: options.stateDirectory, config: exitConfig.payment,
+                                                            now: UInt64(time(nil))) {
+                throw .session(reason)
+            }
             let opened = try openExit(exitConfig, identity: identity, socket: socket)
             exitSession = opened
             if let wallet = opened.grant.providerWallet.flatMap(EthereumAddress.init(bytes:)), opened.grant.prices != .free {
