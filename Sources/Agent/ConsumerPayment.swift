@@ -54,7 +54,7 @@ final class ConsumerPayment: @unchecked Sendable {
         var countsAtStart: (sent: UInt64, received: UInt64) = (0, 0)
         var startedMonotonic: UInt64
         var sessionInvoices: UInt64 = 0
-        var announcementsLeft = 10
+        var lastAnnouncement: UInt64 = 0
         var sessionBase: UInt128
     }
 
@@ -219,10 +219,12 @@ final class ConsumerPayment: @unchecked Sendable {
                 handle(Array(batch.buffer(i)[0..<batch.length(i)]))
             }
             let now = AgentClock.now()
-            // The announcement may be lost before the handshake completes: repeat it until an invoice shows it arrived.
+            // The announcement may be lost before the handshake completes (after a renewal it may
+            // even go out under keys the restarted provider no longer has): repeat it every
+            // second until an invoice shows it arrived.
             let again = state.withLock { state -> Bool in
-                guard state.sessionInvoices == 0, state.announcementsLeft > 0 else { return false }
-                state.announcementsLeft -= 1
+                guard state.sessionInvoices == 0, now.monotonic &- state.lastAnnouncement >= 1_000_000_000 else { return false }
+                state.lastAnnouncement = now.monotonic
                 return true
             }
             if again, stopPayingAfter != 0 { announce(socket: socket, provider: provider) }
@@ -386,7 +388,7 @@ final class ConsumerPayment: @unchecked Sendable {
             state.countsAtStart = (sent, received)
             state.startedMonotonic = now.monotonic
             state.sessionInvoices = 0
-            state.announcementsLeft = 10
+            state.lastAnnouncement = 0
             state.sessionBase = best
             state.pending = nil
         }
