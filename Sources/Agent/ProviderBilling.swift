@@ -16,20 +16,57 @@ import WireGuard
 //   every second   -> invoices, credit recheck (time is priced too), grace for paused
 //                     sessions, batched writes; every 10 s and at each session end: watchdog
 
-/// What one consumer's session owes and may still use. Lives in `ProviderSession`, under
-/// the provider's lock; the per-packet path touches only counters and one comparison.
-struct SessionAccount {
+/// The per-packet half of a session's account: counters, the allowance and the paused flag,
+/// in atomics, so both data-plane directions decide a packet without a lock (the tunnel's
+/// send gate runs under the tunnel's lock; taking the provider's there would serialise the
+/// two directions). Two packets racing at the boundary overshoot it by at most one packet each.
+final class BillingGate: Sendable {
+    let fromConsumer = Atomic<UInt64>(0)
+    let toConsumer = Atomic<UInt64>(0)
+    let billed = Atomic<UInt64>(0)
+    let allowance: Atomic<UInt64>
+    let paused = Atomic<Bool>(false)
+
+    init(allowance: UInt64) {
+        self.allowance = Atomic(allowance)
+    }
+
     enum Admission { case pass, drop, recheck }
+
+    /// Payment datagrams always pass and are not billed, so a paused consumer can pay its way out.
+    func admit(bytes: Int, fromConsumer direction: Bool, isPayment: Bool) -> Admission {
+        if isPayment { return .pass }
+        if paused.load(ordering: .relaxed) { return .drop }
+        let size = UInt64(bytes)
+        let total = billed.wrappingAdd(size, ordering: .relaxed).newValue
+        guard total >= size, total <= allowance.load(ordering: .relaxed) else {
+            billed.wrappingSubtract(size, ordering: .relaxed)
+            return .recheck
+        }
+        countDirection(size, direction)
+        return .pass
+    }
+
+    func count(_ bytes: Int, fromConsumer direction: Bool) {
+        billed.wrappingAdd(UInt64(bytes), ordering: .relaxed)
+        countDirection(UInt64(bytes), direction)
+    }
+
+    private func countDirection(_ size: UInt64, _ fromTheConsumer: Bool) {
+        if fromTheConsumer { fromConsumer.wrappingAdd(size, ordering: .relaxed) } else { toConsumer.wrappingAdd(size, ordering: .relaxed) }
+    }
+}
+
+/// What one consumer's session owes and may still use. Lives in `ProviderSession`, under
+/// the provider's lock; the per-packet counters live in its `gate`.
+struct SessionAccount {
+    typealias Admission = BillingGate.Admission
 
     var channel: ChannelID?
     var consumerWallet: EthereumAddress?
     var credit: CreditLine
     let startedMonotonic: UInt64
-    var bytesFromConsumer: UInt64 = 0
-    var bytesToConsumer: UInt64 = 0
-    /// Total bytes (both directions) the paid amount plus the window covers right now.
-    var allowance: UInt64
-    var paused = false
+    let gate: BillingGate
     var pausedSince: UInt64 = 0
     /// The best voucher amount received in this session (in memory; maybe not yet on disk).
     var paid: UInt128
@@ -47,29 +84,31 @@ struct SessionAccount {
         credit = CreditLine(tariff: tariff, sessionBase: 0, windowBytes: window)
         startedMonotonic = now
         paid = 0
-        allowance = credit.byteAllowance(seconds: 0, paid: 0)
+        gate = BillingGate(allowance: credit.byteAllowance(seconds: 0, paid: 0))
     }
 
-    var billedBytes: UInt64 { bytesFromConsumer &+ bytesToConsumer }
+    var bytesFromConsumer: UInt64 { gate.fromConsumer.load(ordering: .relaxed) }
+    var bytesToConsumer: UInt64 { gate.toConsumer.load(ordering: .relaxed) }
+    var billedBytes: UInt64 { gate.billed.load(ordering: .relaxed) }
+    /// Total bytes (both directions) the paid amount plus the window covers right now.
+    var allowance: UInt64 {
+        get { gate.allowance.load(ordering: .relaxed) }
+        nonmutating set { gate.allowance.store(newValue, ordering: .relaxed) }
+    }
+    var paused: Bool {
+        get { gate.paused.load(ordering: .relaxed) }
+        nonmutating set { gate.paused.store(newValue, ordering: .relaxed) }
+    }
 
     func seconds(now: UInt64) -> UInt64 { (now &- startedMonotonic) / 1_000_000_000 }
 
     func due(now: UInt64) -> UInt128 { credit.due(bytes: billedBytes, seconds: seconds(now: now)) }
 
-    /// The per-packet decision. Payment datagrams always pass and are not billed, so a
-    /// paused consumer can still pay its way out.
-    mutating func admit(bytes: Int, fromConsumer: Bool, isPayment: Bool) -> Admission {
-        if isPayment { return .pass }
-        if paused { return .drop }
-        let (total, overflow) = billedBytes.addingReportingOverflow(UInt64(bytes))
-        guard !overflow, total <= allowance else { return .recheck }
-        count(bytes, fromConsumer: fromConsumer)
-        return .pass
+    func admit(bytes: Int, fromConsumer: Bool, isPayment: Bool) -> Admission {
+        gate.admit(bytes: bytes, fromConsumer: fromConsumer, isPayment: isPayment)
     }
 
-    mutating func count(_ bytes: Int, fromConsumer: Bool) {
-        if fromConsumer { bytesFromConsumer &+= UInt64(bytes) } else { bytesToConsumer &+= UInt64(bytes) }
-    }
+    func count(_ bytes: Int, fromConsumer: Bool) { gate.count(bytes, fromConsumer: fromConsumer) }
 }
 
 /// The provider's payment machinery shared by all sessions: wallet, ledger, channel store,

@@ -49,6 +49,8 @@ final class ProviderService: @unchecked Sendable {
     let config: ProviderConfig
     let state: Mutex<ProviderState>
     let providerAddresses: [IPPrefix]
+    /// The same, without lengths: what the per-packet payment check compares with.
+    let providerAddressList: [IPAddress]
     let mtu: Int
     let log: EventLog
     let entropy = SystemEntropy()
@@ -65,6 +67,7 @@ final class ProviderService: @unchecked Sendable {
         self.log = log
         let pool = AddressPool(prefixes: config.pool)
         providerAddresses = pool.providerAddresses
+        providerAddressList = providerAddresses.map(\.address)
         let dnsAddresses = providerAddresses.map(\.address)
         let protection = HostProtection(hostAddresses: hostAddresses + dnsAddresses, localPrefixes: [], allowedLocalDNS: dnsAddresses)
         let mode: ExitPolicy.Mode = whitelist.map { .whitelist($0) } ?? .open
@@ -124,7 +127,7 @@ final class ProviderService: @unchecked Sendable {
             return .refused(SessionRefusal(reason: .policyRefused, prices: prices, text: "an earlier session was not paid: refused for 10 minutes"))
         }
         // A consumer reconnecting replaces its old session (same key, fresh addresses kept).
-        let result: (SessionGrant, [IPPrefix], Bool)? = state.withLock { state -> (SessionGrant, [IPPrefix], Bool)? in
+        let result: (SessionGrant, [IPPrefix], Bool, BillingGate?)? = state.withLock { state -> (SessionGrant, [IPPrefix], Bool, BillingGate?)? in
             var session: ProviderSession
             var isNew = false
             if var existing = state.sessions[request.consumerWireGuardKey] {
@@ -153,14 +156,18 @@ final class ProviderService: @unchecked Sendable {
                 providerTunnelIPv4: dnsV4, providerTunnelIPv6: dnsV6, prices: prices,
                 creditWindowBytes: window, voucherIntervalBytes: window / 4, idleTimeoutSeconds: UInt32(config.idleTimeoutSeconds),
                 providerWallet: billing?.wallet.address.bytes) else { return nil }
-            return (grant, session.addresses, isNew)
+            return (grant, session.addresses, isNew, session.account?.gate)
         }
-        guard let (grant, addresses, isNew) = result else {
+        guard let (grant, addresses, isNew, gate) = result else {
             state.withLock { $0.refused &+= 1 }
             return .refused(SessionRefusal(reason: .full, prices: prices, text: "no free session (MaxSessions \(config.maxSessions))"))
         }
+        plane?.tunnel.withLock { tunnel in
+            let peer = isNew ? tunnel.addPeer(publicKey: request.consumerWireGuardKey, allowedIPs: addresses)
+                             : tunnel.peer(publicKey: request.consumerWireGuardKey)
+            peer?.attachment = gate
+        }
         if isNew {
-            _ = plane?.tunnel.withLock { $0.addPeer(publicKey: request.consumerWireGuardKey, allowedIPs: addresses) }
             log.info("session \(grant.sessionID) opened for \(request.consumer) at \(addresses.map(\.description).joined(separator: ", "))")
         }
         return .accepted(grant)
@@ -231,15 +238,21 @@ final class ProviderService: @unchecked Sendable {
     }
 
     /// Decides one packet toward a consumer (the tunnel's send gate): only billing can hold
-    /// it back. Runs under the tunnel's lock; takes only the provider's.
+    /// it back. Runs under the tunnel's lock: the common case touches only the peer's gate;
+    /// crossing the allowance takes the provider's lock (order: tunnel, then provider).
     func admitToConsumer(_ peer: Peer, packet: UnsafeRawBufferPointer) -> Bool {
-        guard billing != nil else { return true }
-        return state.withLock { state in
-            guard var session = state.sessions[peer.publicKey], session.account != nil else { return true }
-            if PaymentPort.matches(packet, destination: false, addresses: providerAddressList) { return true }
-            let admitted = admitBilled(&session, bytes: packet.count, fromConsumer: false, now: AgentClock.now())
-            state.sessions[peer.publicKey] = session
-            return admitted
+        guard let gate = peer.attachment as? BillingGate else { return true }
+        let isPayment = PaymentPort.matches(packet, destination: false, addresses: providerAddressList)
+        switch gate.admit(bytes: packet.count, fromConsumer: false, isPayment: isPayment) {
+        case .pass: return true
+        case .drop: return false
+        case .recheck:
+            return state.withLock { state in
+                guard var session = state.sessions[peer.publicKey], session.account?.gate === gate else { return false }
+                let admitted = admitBilled(&session, bytes: packet.count, fromConsumer: false, now: AgentClock.now())
+                state.sessions[peer.publicKey] = session
+                return admitted
+            }
         }
     }
 
@@ -264,7 +277,6 @@ final class ProviderService: @unchecked Sendable {
         }
     }
 
-    var providerAddressList: [IPAddress] { providerAddresses.map(\.address) }
 
     // MARK: Payment messages (UDP 4747 inside the tunnel)
 

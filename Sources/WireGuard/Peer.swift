@@ -37,6 +37,9 @@ public final class Peer: @unchecked Sendable {
     public internal(set) var innerSentBytes: UInt64 = 0
     public internal(set) var receivedBytes: UInt64 = 0
     public internal(set) var sentBytes: UInt64 = 0
+    /// An object the embedder attaches to this peer (the provider's billing gate), so that a
+    /// per-packet hook finds its state without a lookup. The core never reads it.
+    public var attachment: (any AnyObject & Sendable)?
     /// Retransmissions of the handshake initiation now in flight (0 when none is): a peer
     /// that leaves several unanswered has lost our session (a restart, a removed peer).
     public var unansweredHandshakeRetries: Int { retransmitHandshakeAt != nil ? handshakeAttempts : 0 }
