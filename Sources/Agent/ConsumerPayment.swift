@@ -49,8 +49,7 @@ final class ConsumerPayment: @unchecked Sendable {
         /// Set at disconnect: the final invoice is paid at once, whatever the interval.
         var closing = false
         var finalInvoicePaid = false
-        /// The session (its id, our counters' zero, its start) the invoices are checked against.
-        var sessionID: UInt32
+        /// The session (our counters' zero, its start) the invoices are checked against; its id is in `check`.
         var countsAtStart: (sent: UInt64, received: UInt64) = (0, 0)
         var startedMonotonic: UInt64
         var sessionInvoices: UInt64 = 0
@@ -61,7 +60,6 @@ final class ConsumerPayment: @unchecked Sendable {
     let wallet: WalletKey
     let ledger: LocalLedger
     let channel: Channel
-    let grant: SessionGrant
     let config: ConsumerPaymentConfig
     let log: EventLog
     let state: Mutex<State>
@@ -75,15 +73,14 @@ final class ConsumerPayment: @unchecked Sendable {
 
     static let watchdogEverySeconds: UInt64 = 10
 
-    private init(wallet: WalletKey, ledger: LocalLedger, channel: Channel, grant: SessionGrant, config: ConsumerPaymentConfig,
+    private init(wallet: WalletKey, ledger: LocalLedger, channel: Channel, config: ConsumerPaymentConfig,
                  log: EventLog, store: ChannelStore, check: InvoiceCheck, sessionBase: UInt128) {
         self.wallet = wallet
         self.ledger = ledger
         self.channel = channel
-        self.grant = grant
         self.config = config
         self.log = log
-        state = Mutex(State(store: store, check: check, sessionID: grant.sessionID, startedMonotonic: AgentClock.now().monotonic,
+        state = Mutex(State(store: store, check: check, startedMonotonic: AgentClock.now().monotonic,
                             sessionBase: sessionBase))
         stopPayingAfter = getenv("WARREN_TEST_STOP_PAYING_AFTER").flatMap { UInt64(String(cString: $0)) }
     }
@@ -146,7 +143,7 @@ final class ConsumerPayment: @unchecked Sendable {
                                  tariff: Tariff(perGiB: grant.prices.perGiB, perMinute: grant.prices.perMinute),
                                  sessionBase: best, spendingCap: spendingCap(store, channel: channel.id, maxSpend: dailyCap, now: now),
                                  lastVoucherAmount: best)
-        return ConsumerPayment(wallet: wallet, ledger: ledger, channel: channel, grant: grant, config: config, log: log,
+        return ConsumerPayment(wallet: wallet, ledger: ledger, channel: channel, config: config, log: log,
                                store: store, check: check, sessionBase: best)
     }
 
@@ -384,7 +381,6 @@ final class ConsumerPayment: @unchecked Sendable {
             state.check = InvoiceCheck(domain: ledger.domain, provider: channel.provider, channelID: channel.id, sessionID: grant.sessionID,
                                        tariff: Tariff(perGiB: grant.prices.perGiB, perMinute: grant.prices.perMinute),
                                        sessionBase: best, spendingCap: state.check.spendingCap, lastVoucherAmount: best)
-            state.sessionID = grant.sessionID
             state.countsAtStart = (sent, received)
             state.startedMonotonic = now.monotonic
             state.sessionInvoices = 0

@@ -104,6 +104,20 @@ struct SessionAccount {
 
     func due(now: UInt64) -> UInt128 { credit.due(bytes: billedBytes, seconds: seconds(now: now)) }
 
+    enum CreditChange { case paused, resumed }
+
+    /// Applies a credit check's answer, the one place a session is paused or resumed:
+    /// uncovered pauses it (its grace starts, and the consumer gets an invoice at once),
+    /// covered resumes it. Nil when nothing changed.
+    mutating func apply(covered: Bool, now: UInt64) -> CreditChange? {
+        guard covered == paused else { return nil }
+        paused = !covered
+        guard !covered else { return .resumed }
+        pausedSince = now
+        invoiceNow = true
+        return .paused
+    }
+
     func admit(bytes: Int, fromConsumer: Bool, isPayment: Bool) -> Admission {
         gate.admit(bytes: bytes, fromConsumer: fromConsumer, isPayment: isPayment)
     }
@@ -318,9 +332,5 @@ final class ProviderBilling: @unchecked Sendable {
         do { try store.withLock { store throws(ChannelStoreError) in try store.persistAll(now: nowWall) } } catch {
             log.error("writing channels at shutdown: \(error)")
         }
-    }
-
-    func channelStatus() -> [ChannelRecord] {
-        store.withLock { Array($0.records.values) }
     }
 }

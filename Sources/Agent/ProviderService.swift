@@ -29,8 +29,6 @@ struct ProviderSession {
     var rateTokens: Double = 0
     /// Payment state; nil when this provider is free.
     var account: SessionAccount?
-    /// Set when the session must end for non-payment; housekeeping ends it.
-    var endReason: String?
 }
 
 /// Shared between the UDP thread, the DNS forwarder, the timer and the control socket.
@@ -265,15 +263,21 @@ final class ProviderService: @unchecked Sendable {
         case .pass: return true
         case .drop: return false
         case .recheck:
-            if billing.recheck(&account, extra: bytes, now: now) {
-                account.count(bytes, fromConsumer: fromConsumer)
-                return true
-            }
-            account.paused = true
-            account.pausedSince = now.monotonic
-            account.invoiceNow = true
-            log.limited("session-paused", "session \(session.id) paused: \(account.channel == nil ? "no payment channel yet" : "vouchers are behind"), due \(TokenAmount(baseUnits: account.due(now: now.monotonic))), paid \(TokenAmount(baseUnits: account.paid)) (window \(account.credit.windowBytes) B)")
-            return false
+            let covered = billing.recheck(&account, extra: bytes, now: now)
+            if covered { account.count(bytes, fromConsumer: fromConsumer) }
+            logCredit(account.apply(covered: covered, now: now.monotonic), session: session.id, account, now: now.monotonic)
+            return covered
+        }
+    }
+
+    private func logCredit(_ change: SessionAccount.CreditChange?, session id: UInt32, _ account: SessionAccount, now: UInt64) {
+        switch change {
+        case .paused:
+            log.limited("session-paused", "session \(id) paused: \(account.channel == nil ? "no payment channel yet" : "vouchers are behind"), due \(TokenAmount(baseUnits: account.due(now: now))), paid \(TokenAmount(baseUnits: account.paid)) (window \(account.credit.windowBytes) B)")
+        case .resumed:
+            log.limited("session-resumed", "session \(id) resumed: paid \(TokenAmount(baseUnits: account.paid))")
+        case nil:
+            break
         }
     }
 
@@ -357,10 +361,8 @@ final class ProviderService: @unchecked Sendable {
             }
             account.vouchers &+= 1
             account.dueAskedBeforeLastVoucher = max(account.lastInvoiceDue, account.paid)
-            if billing.recheck(&account, extra: 0, now: now), account.paused {
-                account.paused = false
-                log.limited("session-resumed", "session \(current.id) resumed: paid \(TokenAmount(baseUnits: account.paid))")
-            }
+            let covered = billing.recheck(&account, extra: 0, now: now)
+            logCredit(account.apply(covered: covered, now: now.monotonic), session: current.id, account, now: now.monotonic)
             current.account = account
             state.sessions[key] = current
         }
@@ -405,22 +407,14 @@ final class ProviderService: @unchecked Sendable {
     private func billingTick(_ billing: ProviderBilling, now: Now) {
         let grace = billing.config.graceSeconds * 1_000_000_000
         var invoices: [(IPAddress, Invoice)] = []
-        var overdue: [([UInt8], String)] = []
+        var overdue: [(key: [UInt8], consumer: [UInt8], reason: String)] = []
         state.withLock { state in
             for (key, var session) in state.sessions {
                 guard var account = session.account else { continue }
                 let covered = billing.recheck(&account, extra: 0, now: now)
-                if account.paused && covered {
-                    account.paused = false
-                    log.limited("session-resumed", "session \(session.id) resumed")
-                } else if !account.paused && !covered {
-                    account.paused = true
-                    account.pausedSince = now.monotonic
-                    account.invoiceNow = true
-                    log.limited("session-paused", "session \(session.id) paused: vouchers are behind (due \(TokenAmount(baseUnits: account.due(now: now.monotonic))))")
-                }
+                logCredit(account.apply(covered: covered, now: now.monotonic), session: session.id, account, now: now.monotonic)
                 if account.paused && now.monotonic &- account.pausedSince > grace {
-                    overdue.append((key, "stopped paying: due \(TokenAmount(baseUnits: account.due(now: now.monotonic))), paid \(TokenAmount(baseUnits: account.paid)) after \(billing.config.graceSeconds) s of grace"))
+                    overdue.append((key, session.consumer.signingPublicKey, "stopped paying: due \(TokenAmount(baseUnits: account.due(now: now.monotonic))), paid \(TokenAmount(baseUnits: account.paid)) after \(billing.config.graceSeconds) s of grace"))
                 }
                 if let invoice = billing.invoice(for: &account, sessionID: session.id, now: now.monotonic),
                    let address = session.addresses.first(where: { $0.address.isV4 })?.address ?? session.addresses.first?.address {
@@ -433,10 +427,8 @@ final class ProviderService: @unchecked Sendable {
         for (address, invoice) in invoices {
             if billing.send(billing.sign(invoice), to: address) { billing.invoicesSent.add(1, ordering: .relaxed) }
         }
-        for (key, reason) in overdue {
-            if let consumer = state.withLock({ $0.sessions[key]?.consumer.signingPublicKey }) {
-                billing.recordNonPayer(consumer, now: now.monotonic)
-            }
+        for (key, consumer, reason) in overdue {
+            billing.recordNonPayer(consumer, now: now.monotonic)
             end(key, reason: reason)
         }
         let wall = now.wall / 1_000_000_000

@@ -36,3 +36,19 @@ import Testing
         #expect(account.due(now: 10_000_000_000) == 5 + 2 * Self.token)
     }
 }
+
+/// Pausing and resuming happen in one place, whoever found the credit short or covered.
+@Suite struct CreditChangeTests {
+    @Test func pauseStartsGraceAndAsksForAnInvoiceResumeUndoes() {
+        var account = SessionAccount(tariff: Tariff(perGiB: 1 << 30, perMinute: 0), window: 64 << 10, now: 0)
+        #expect(account.apply(covered: true, now: 5) == nil)
+        #expect(account.apply(covered: false, now: 7) == .paused)
+        #expect(account.paused && account.pausedSince == 7 && account.invoiceNow)
+        // Still short later: no new pause, and the grace keeps counting from the first.
+        #expect(account.apply(covered: false, now: 9) == nil)
+        #expect(account.pausedSince == 7)
+        #expect(account.apply(covered: true, now: 11) == .resumed)
+        #expect(!account.paused)
+        #expect(account.admit(bytes: 10, fromConsumer: true, isPayment: false) == .pass)
+    }
+}
