@@ -69,7 +69,10 @@ final class ConsumerPayment: @unchecked Sendable {
     var counts: (@Sendable () -> (sent: UInt64, received: UInt64))?
     /// Test switch: stop paying once this many bytes were received (0: never pay at all).
     let stopPayingAfter: UInt64?
-    private var socket: UDPSocket?
+    private var socket: PaymentChannelSocket?
+    /// The provider's tunnel address, where vouchers go (set by `start`).
+    private var providerAddress: IPAddress?
+    private let lastWatchdog = Atomic<UInt64>(0)
 
     static let watchdogEverySeconds: UInt64 = 10
 
@@ -194,56 +197,49 @@ final class ConsumerPayment: @unchecked Sendable {
 
     /// Binds the payment port on our tunnel address and announces the channel.
     func start(tunnelAddress: IPAddress, providerAddress: IPAddress) throws(PlatformError) {
-        guard let bind = SocketAddress(Endpoint(address: tunnelAddress, port: PaymentPort.number)) else {
-            throw PlatformError(call: "bind", errno: EINVAL, message: "\(tunnelAddress) is not a bindable address")
-        }
-        let socket = try UDPSocket(binding: bind)
-        try socket.setReceiveTimeout(milliseconds: 500)
+        let socket = try PaymentChannelSocket(address: tunnelAddress)
         self.socket = socket
-        guard let target = SocketAddress(Endpoint(address: providerAddress, port: PaymentPort.number)) else {
-            throw PlatformError(call: "connect", errno: EINVAL, message: "\(providerAddress) is not an address")
-        }
-        pthread_detach(try startThread(name: "warren-pay") { [self] in run(socket: socket, provider: target) })
+        self.providerAddress = providerAddress
+        lastWatchdog.store(AgentClock.now().monotonic, ordering: .relaxed)
+        if stopPayingAfter != 0 { announce() }
+        try socket.start(name: "warren-pay", log: log, tick: { [self] in tick() }) { [self] bytes, _ in handle(bytes) }
     }
 
-    private func run(socket: UDPSocket, provider: SocketAddress) {
-        if stopPayingAfter != 0 { announce(socket: socket, provider: provider) }
-        var batch = ReceiveBatch(count: 8, bufferSize: 512, headroom: 0)
-        var lastWatchdog = AgentClock.now().monotonic
-        while true {
-            let count = (try? socket.receive(into: &batch)) ?? 0
-            for i in 0..<count where !batch.isTruncated(i) {
-                handle(Array(batch.buffer(i)[0..<batch.length(i)]))
-            }
-            let now = AgentClock.now()
-            // The announcement may be lost before the handshake completes (after a renewal it may
-            // even go out under keys the restarted provider no longer has): repeat it every
-            // second until an invoice shows it arrived.
-            let again = state.withLock { state -> Bool in
-                guard state.sessionInvoices == 0, now.monotonic &- state.lastAnnouncement >= 1_000_000_000 else { return false }
-                state.lastAnnouncement = now.monotonic
-                return true
-            }
-            if again, stopPayingAfter != 0 { announce(socket: socket, provider: provider) }
-            payPending(socket: socket, provider: provider, now: now)
-            if now.monotonic &- lastWatchdog >= Self.watchdogEverySeconds * 1_000_000_000 {
-                lastWatchdog = now.monotonic
-                state.withLock { state in
-                    let wall = now.wall / 1_000_000_000
-                    do { _ = try state.store.persistIfDue(now: wall) } catch { log.limited("channel-persist", "writing channels: \(error)") }
-                    // The watchdog: channels that expired meanwhile give their deposit back.
-                    Self.reclaimExpired(&state.store, ledger: ledger, now: wall, log: log)
-                }
-            }
+    /// After every receive (at least twice a second): announcements until the first invoice,
+    /// the batched payment, and every 10 s the batched writes and the reclaiming watchdog.
+    private func tick() {
+        let now = AgentClock.now()
+        // The announcement may be lost before the handshake completes (after a renewal it may
+        // even go out under keys the restarted provider no longer has): repeat it every
+        // second until an invoice shows it arrived.
+        let again = state.withLock { state -> Bool in
+            guard state.sessionInvoices == 0, now.monotonic &- state.lastAnnouncement >= 1_000_000_000 else { return false }
+            state.lastAnnouncement = now.monotonic
+            return true
+        }
+        if again, stopPayingAfter != 0 { announce() }
+        payPending(now: now)
+        guard now.monotonic &- lastWatchdog.load(ordering: .relaxed) >= Self.watchdogEverySeconds * 1_000_000_000 else { return }
+        lastWatchdog.store(now.monotonic, ordering: .relaxed)
+        state.withLock { state in
+            let wall = now.wall / 1_000_000_000
+            do { _ = try state.store.persistIfDue(now: wall) } catch { log.limited("channel-persist", "writing channels: \(error)") }
+            // The watchdog: channels that expired meanwhile give their deposit back.
+            Self.reclaimExpired(&state.store, ledger: ledger, now: wall, log: log)
         }
     }
 
-    private func announce(socket: UDPSocket, provider: SocketAddress) {
+    private func send(_ bytes: [UInt8]) {
+        guard let socket, let providerAddress else { return }
+        _ = socket.send(bytes, to: providerAddress)
+    }
+
+    private func announce() {
         let bytes: [UInt8]? = state.withLock { state in
             if let best = state.store[channel.id]?.bestVoucher { return best.serialized() }
             return sign(0, state: &state, now: AgentClock.now())
         }
-        if let bytes { bytes.withUnsafeBytes { _ = try? socket.send($0, to: provider) } }
+        if let bytes { send(bytes) }
     }
 
     private func handle(_ bytes: [UInt8]) {
@@ -291,7 +287,7 @@ final class ConsumerPayment: @unchecked Sendable {
 
     /// Pays the latest invoice when the last durable write is at least PersistInterval old
     /// (or `force`): record the voucher, write it, then send it.
-    func payPending(socket: UDPSocket, provider: SocketAddress, now: Now, force: Bool = false) {
+    func payPending(now: Now, force: Bool = false) {
         let bytes: [UInt8]? = state.withLock { state in
             guard let amount = state.pending else { return nil }
             let best = state.store[channel.id]?.bestAmount ?? 0
@@ -304,7 +300,7 @@ final class ConsumerPayment: @unchecked Sendable {
             state.pending = nil
             return sign(amount, state: &state, now: now)
         }
-        if let bytes { bytes.withUnsafeBytes { _ = try? socket.send($0, to: provider) } }
+        if let bytes { send(bytes) }
     }
 
     /// Signs a voucher for `amount`, refuses it if it breaks the cap or the high-water mark,
@@ -340,17 +336,17 @@ final class ConsumerPayment: @unchecked Sendable {
     /// At disconnect: ask the provider for its final invoice (a voucher with the closing flag),
     /// pay it at once, so that its claim equals our final voucher, and mark the session ended
     /// on disk. Waits at most `finalInvoiceWait` for the invoice.
-    func finish(providerAddress: IPAddress) {
-        if stopPayingAfter == nil, let socket, let target = SocketAddress(Endpoint(address: providerAddress, port: PaymentPort.number)) {
+    func finish() {
+        if stopPayingAfter == nil {
             // What is owed and allowed is paid now (also up to a reached cap); an over-invoice left nothing pending.
-            payPending(socket: socket, provider: target, now: AgentClock.now(), force: true)
+            payPending(now: AgentClock.now(), force: true)
             let request: [UInt8]? = state.withLock { state in
                 guard stopReason.withLock({ $0 == nil }) else { return nil }
                 state.closing = true
                 return state.store[channel.id]?.bestVoucher?.serialized(closing: true)
             }
             if let request {
-                request.withUnsafeBytes { _ = try? socket.send($0, to: target) }
+                send(request)
                 // The payment thread pays the final invoice as it arrives.
                 for _ in 0..<Int(Self.finalInvoiceWait / 50_000) {
                     if state.withLock({ $0.finalInvoicePaid && $0.pending == nil }) { break }

@@ -54,19 +54,23 @@ final class PaymentChannelSocket: @unchecked Sendable {
         self.address = address
     }
 
-    func start(name: String, log: EventLog, handle: @escaping @Sendable ([UInt8], Endpoint) -> Void) throws(PlatformError) {
+    /// Starts the thread. With `tick`, receives wait at most half a second and `tick` runs
+    /// after each wait (the consumer's timers: announcements, batched payment, watchdog).
+    func start(name: String, log: EventLog, tick: (@Sendable () -> Void)? = nil,
+               handle: @escaping @Sendable ([UInt8], Endpoint) -> Void) throws(PlatformError) {
+        if tick != nil { try socket.setReceiveTimeout(milliseconds: 500) }
         pthread_detach(try startThread(name: name) { [socket] in
             var batch = ReceiveBatch(count: 8, bufferSize: 512, headroom: 0)
             while true {
-                let count: Int
+                var count = 0
                 do { count = try socket.receive(into: &batch) } catch {
                     log.limited("payment-receive", "payment socket: \(error)")
                     usleep(100_000)
-                    continue
                 }
                 for i in 0..<count where !batch.isTruncated(i) {
                     handle(Array(batch.buffer(i)[0..<batch.length(i)]), Endpoint(batch.source(i)))
                 }
+                tick?()
             }
         })
     }

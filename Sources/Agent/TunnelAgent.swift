@@ -344,9 +344,9 @@ public final class TunnelAgent {
 
         let signal = SignalWaiter.wait()
         log.info("received signal \(signal): removing interface \(interfaceName)")
-        if let payment, let paymentTarget {
+        if let payment {
             // The last invoice is paid before the close, so the provider's claim equals our last voucher.
-            payment.finish(providerAddress: paymentTarget)
+            payment.finish()
             usleep(200_000)      // the last voucher is on its way through the tunnel
         }
         if var exitSession, let identity {
