@@ -12,8 +12,7 @@
 ///     <time> reclaim <channel id> refund=<n>
 ///     <time> reclaim-refused <channel id> reason=<word>
 ///
-/// `<time>` is the operation's `now` (Unix seconds; the wall clock for `fund`, which has
-/// none). Amounts are decimal base units, ids 0x-hex, addresses EIP-55, reasons the
+/// `<time>` is the operation's `now` (Unix seconds). Amounts are decimal base units, ids 0x-hex, addresses EIP-55, reasons the
 /// `LedgerError` case name (`wrongSigner`, `channelExpired`, …). A line counts only once its
 /// newline is written: the reader drops an unterminated last line (a write torn by a crash)
 /// and skips any line it cannot parse, so a damaged journal never stops a reader.
@@ -103,7 +102,7 @@ public struct LedgerJournalEntry: Hashable, Sendable {
         case fund, open, claim, reclaim
     }
 
-    /// The operation's `now` (Unix seconds; the wall clock for `fund`).
+    /// The operation's `now` (Unix seconds).
     public let time: UInt64
     public let kind: Kind
     /// The refusal's reason (a `LedgerError` case name); nil when the operation took effect.

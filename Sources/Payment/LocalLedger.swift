@@ -1,5 +1,3 @@
-import Glibc
-
 /// Settlement: the one small interface through which channels are opened, claimed and
 /// reclaimed. The embedded `LocalLedger` implements it on one machine; an EVM chain backend
 /// implements it with a contract that keeps exactly the same rules.
@@ -35,10 +33,9 @@ public struct LocalLedger: Settlement, Sendable {
         _ = try read { _ in () }
     }
 
-    /// The faucet (local ledger only). Journaled with the wall clock, as it takes no `now`.
-    public func fund(_ address: EthereumAddress, amount: UInt128) throws(LedgerError) {
-        let time = UInt64(max(0, Glibc.time(nil)))
-        try update({ LedgerJournal.fundLine(address, amount: amount, time: time, $0) }) {
+    /// The faucet (local ledger only). `now` (Unix seconds) only dates its journal line.
+    public func fund(_ address: EthereumAddress, amount: UInt128, now: UInt64) throws(LedgerError) {
+        try update({ LedgerJournal.fundLine(address, amount: amount, time: now, $0) }) {
             (state: inout LedgerState) throws(LedgerError) in try state.fund(address, amount: amount)
         }
     }

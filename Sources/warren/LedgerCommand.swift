@@ -87,7 +87,7 @@ struct LedgerCommand: ParsableCommand {
                 // Fund under the ledger's own domain: another domain would be refused as a mismatch.
                 let domain = try LocalLedger.snapshot(directory: dir)?.domain ?? LocalLedger.defaultDomain
                 let ledger = try LocalLedger(directory: dir, domain: domain)
-                try ledger.fund(recipient, amount: tokens.baseUnits)
+                try ledger.fund(recipient, amount: tokens.baseUnits, now: wallClock())
                 let balance = try ledger.balance(of: recipient)
                 print("funded \(recipient) with \(tokens) tokens on the local ledger \(dir); balance \(TokenAmount(baseUnits: balance)) tokens")
             } catch {

@@ -17,7 +17,7 @@ import WireGuard
     /// A ledger in a fresh directory with the consumer funded and the fixture channel open.
     func openLedger(_ directory: String) throws -> LocalLedger {
         let ledger = try LocalLedger(directory: directory, domain: domain)
-        try ledger.fund(consumer.address, amount: 5_000)
+        try ledger.fund(consumer.address, amount: 5_000, now: 1)
         try ledger.open(PaymentFixture.channel(deposit: 1_000, expiry: 2_000), now: 1_000)
         return ledger
     }
@@ -70,7 +70,7 @@ import WireGuard
         #expect(throws: LedgerError.notYetExpired(expiry: 2_000)) { try ledger.reclaim(id, now: 1_999) }
         #expect(throws: LedgerError.channelExpired(expiry: 2_000)) { try ledger.claim(voucher(100), now: 2_000) }
         #expect(try ledger.reclaim(id, now: 2_000) == 1_000)
-        #expect(throws: LedgerError.balanceOverflow) { try ledger.fund(consumer.address, amount: .max) }
+        #expect(throws: LedgerError.balanceOverflow) { try ledger.fund(consumer.address, amount: .max, now: 1) }
 
         let entries = try LedgerJournal.read(directory: directory)
         #expect(entries.map(\.kind) == [.fund, .open, .claim, .open, .reclaim, .claim, .reclaim, .fund])

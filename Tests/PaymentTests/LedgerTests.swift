@@ -124,7 +124,7 @@ import Testing
         let directory = PaymentFixture.temporaryDirectory()
         defer { PaymentFixture.removeTree(directory) }
         let ledger = try LocalLedger(directory: directory, domain: domain)
-        try ledger.fund(consumer.address, amount: 5_000)
+        try ledger.fund(consumer.address, amount: 5_000, now: 1)
         try ledger.open(PaymentFixture.channel(), now: 1_000)
         let receipt = try ledger.claim(voucher(400), now: 1_500)
 
@@ -143,14 +143,14 @@ import Testing
         let directory = PaymentFixture.temporaryDirectory()
         defer { PaymentFixture.removeTree(directory) }
         let ledger = try LocalLedger(directory: directory, domain: domain)
-        try ledger.fund(consumer.address, amount: 5_000)
+        try ledger.fund(consumer.address, amount: 5_000, now: 1)
         let path = directory + "/ledger.state"
         let fd = open(path, O_WRONLY)
         #expect(fd >= 0)
         #expect(ftruncate(fd, 40) == 0)
         _ = close(fd)
         #expect(throws: LedgerError.self) { try ledger.balance(of: consumer.address) }
-        #expect(throws: LedgerError.self) { try ledger.fund(consumer.address, amount: 1) }
+        #expect(throws: LedgerError.self) { try ledger.fund(consumer.address, amount: 1, now: 1) }
     }
 
     @Test func concurrentWritersAreSerialised() throws {
@@ -160,7 +160,7 @@ import Testing
         let address = consumer.address
         // flock excludes across open file descriptions, so threads here behave like agents.
         DispatchQueue.concurrentPerform(iterations: 8) { _ in
-            for _ in 0..<10 { try? ledger.fund(address, amount: 1) }
+            for _ in 0..<10 { try? ledger.fund(address, amount: 1, now: 1) }
         }
         #expect(try ledger.balance(of: address) == 80)
     }

@@ -167,7 +167,7 @@ final class ScriptedSettlement: Settlement {
             PaymentFixture.removeTree(ledgerDirectory)
         }
         let ledger = try LocalLedger(directory: ledgerDirectory, domain: domain)
-        try ledger.fund(consumer.address, amount: 5_000)
+        try ledger.fund(consumer.address, amount: 5_000, now: 1)
         let ended = ChannelStoreTests.channel(41), cut = ChannelStoreTests.channel(42)
         try ledger.open(ended, now: 1_000)
         try ledger.open(cut, now: 1_000)
@@ -209,7 +209,7 @@ final class ScriptedSettlement: Settlement {
             PaymentFixture.removeTree(ledgerDirectory)
         }
         let ledger = try LocalLedger(directory: ledgerDirectory, domain: domain)
-        try ledger.fund(consumer.address, amount: 5_000)
+        try ledger.fund(consumer.address, amount: 5_000, now: 1)
         let channel = ChannelStoreTests.channel(43, deposit: 1_000, expiry: 2_000)
 
         var consumerStore = try ChannelStore.load(directory: consumerDirectory)
