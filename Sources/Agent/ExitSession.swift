@@ -58,47 +58,111 @@ enum ExitSession {
     }
 }
 
-/// Asks the provider for a new session after it lost ours (it restarted, or ended the
-/// session), on the socket the data plane owns: answers reach `offer` through the data
-/// plane's session handler.
-final class ExitSessionRenewal: @unchecked Sendable {
-    let identity: NodeIdentity
-    let provider: ProviderAddress
-    let maxPrices: SessionPrices
-    let endpoint: Endpoint
-    private let pending = Mutex<(secret: SessionRequestSecret?, answer: SessionAnswer?)>((nil, nil))
+/// Keeps the consumer's session: notices when the provider lost it (it restarted, or ended
+/// the session: it answers none of our handshakes), asks for a new one on the socket the data
+/// plane owns (answers reach `offer` through the data plane's session handler), and goes on
+/// when the new grant keeps our addresses and payment terms. Otherwise it records why and
+/// stops the agent (exit 4), so the service manager (Restart=always) starts afresh; a
+/// gateway's kill switch keeps the LAN closed meanwhile.
+final class ExitSessionKeeper: @unchecked Sendable {
+    /// Handshake retransmissions (5 s apart) without an answer before the session counts as lost.
+    static let lostSessionRetries = 3
+    /// No second renewal this soon after one: the new session's first handshake needs a moment.
+    static let quietAfterRenewal: UInt64 = 60_000_000_000
 
-    init(identity: NodeIdentity, provider: ProviderAddress, maxPrices: SessionPrices, endpoint: Endpoint) {
+    let identity: NodeIdentity
+    let opened: ExitSession.Opened
+    let providerKey: [UInt8]
+    let plane: DataPlane
+    let payment: ConsumerPayment?
+    let log: EventLog
+    private let request = Mutex<(secret: SessionRequestSecret?, answer: SessionAnswer?)>((nil, nil))
+    private let state: Mutex<(grant: SessionGrant, renewing: Bool, quietUntil: UInt64, lost: String?)>
+
+    init(identity: NodeIdentity, opened: ExitSession.Opened, providerKey: [UInt8], plane: DataPlane,
+         payment: ConsumerPayment?, log: EventLog) {
         self.identity = identity
-        self.provider = provider
-        self.maxPrices = maxPrices
-        self.endpoint = endpoint
+        self.opened = opened
+        self.providerKey = providerKey
+        self.plane = plane
+        self.payment = payment
+        self.log = log
+        state = Mutex((opened.grant, false, 0, nil))
     }
+
+    /// The grant in force (the renewed one after a renewal).
+    var grant: SessionGrant { state.withLock { $0.grant } }
+    /// Why the session was lost for good; nil while it holds.
+    var lostReason: String? { state.withLock { $0.lost } }
 
     /// A type 5–7 datagram from the data plane: keeps the answer to the request in flight.
     func offer(_ message: UnsafeRawBufferPointer, from source: Endpoint) -> [Datagram] {
-        guard message.first == SessionMessageType.response.rawValue, source == endpoint else { return [] }
-        pending.withLock { pending in
-            guard let secret = pending.secret, pending.answer == nil,
+        guard message.first == SessionMessageType.response.rawValue, source == opened.endpoint else { return [] }
+        request.withLock { request in
+            guard let secret = request.secret, request.answer == nil,
                   let answer = try? SessionResponse.open(message, secret: secret) else { return }
-            pending.answer = answer
+            request.answer = answer
         }
         return []
     }
 
+    /// Once a second: starts a renewal (on its own thread) when the provider stopped answering.
+    func housekeeping(now: Now) {
+        let retries = plane.tunnel.withLock { $0.peer(publicKey: providerKey)?.unansweredHandshakeRetries ?? 0 }
+        guard retries >= Self.lostSessionRetries else { return }
+        let start = state.withLock { state -> Bool in
+            guard !state.renewing, state.lost == nil, now.monotonic >= state.quietUntil else { return false }
+            state.renewing = true
+            return true
+        }
+        guard start else { return }
+        log.warning("the provider has not answered \(retries + 1) handshake initiations (it restarted or ended the session): asking for a new session")
+        do { pthread_detach(try startThread(name: "warren-renew") { [self] in conclude(renew()) }) } catch {
+            conclude(nil)
+        }
+    }
+
     /// Sends requests (waiting 1, 2, … s for each answer) until one is answered; nil when
     /// none is. Every wait is bounded: at most `ExitSession.attempts` requests.
-    func renew(send: ([UInt8]) -> Void) -> SessionAnswer? {
+    private func renew() -> SessionAnswer? {
         for attempt in 1...ExitSession.attempts {
-            guard let sealed = try? SessionRequest.seal(identity: identity, provider: provider.identity, maxPrices: maxPrices,
+            guard let sealed = try? SessionRequest.seal(identity: identity, provider: opened.provider.identity, maxPrices: opened.maxPrices,
                                                         channel: nil, now: AgentClock.now(), entropy: SystemEntropy()) else { return nil }
-            pending.withLock { $0 = (sealed.secret, nil) }
-            send(sealed.bytes)
+            request.withLock { $0 = (sealed.secret, nil) }
+            plane.transmit([Datagram(bytes: sealed.bytes, endpoint: opened.endpoint)])
             for _ in 0..<(10 * attempt) {
-                if let answer = pending.withLock({ $0.answer }) { return answer }
+                if let answer = request.withLock({ $0.answer }) { return answer }
                 usleep(100_000)
             }
         }
         return nil
+    }
+
+    private func conclude(_ answer: SessionAnswer?) {
+        let old = grant
+        var problem: String?
+        switch answer {
+        case .accepted(let new) where new.consumerIPv4 != old.consumerIPv4 || new.consumerIPv6 != old.consumerIPv6:
+            problem = "the provider granted other addresses (\([new.consumerIPv4, new.consumerIPv6].compactMap { $0?.description }.joined(separator: ", ")))"
+        case .accepted(let new) where (new.providerWallet != nil) != (payment != nil) || new.providerWallet != old.providerWallet:
+            problem = "the provider's payment terms changed"
+        case .accepted(let new):
+            payment?.renew(grant: new)
+            log.info("session \(new.sessionID) with provider \(opened.provider) (renewed; addresses kept)")
+        case .refused(let refusal):
+            problem = "the provider refused a new session: \(refusal.reason)" + (refusal.text.isEmpty ? "" : " (\(refusal.text))")
+        case nil:
+            problem = "the provider answered none of \(ExitSession.attempts) session requests"
+        }
+        let now = AgentClock.now().monotonic
+        state.withLock { state in
+            if case .accepted(let new) = answer, problem == nil { state.grant = new }
+            state.renewing = false
+            state.quietUntil = now &+ Self.quietAfterRenewal
+            state.lost = problem
+        }
+        guard let problem else { return }
+        log.error("\(problem): stopping so that a restart opens a new session")
+        kill(getpid(), SIGTERM)
     }
 }

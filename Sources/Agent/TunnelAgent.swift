@@ -247,49 +247,13 @@ public final class TunnelAgent {
                 throw .platform(step: "opening the payment port \(PaymentPort.number) on \(own)", error)
             }
         }
-        let sessionLost = Mutex<String?>(nil)
-        var currentGrant: (() -> SessionGrant)?
+        var keeper: ExitSessionKeeper?
         if let exitSession, let identity, let providerKey = config.peers.last?.publicKey {
-            // A provider that restarted or ended our session answers no handshakes: ask for a new
-            // session on the same socket. If it gives other addresses (or refuses, or is gone),
-            // exit 4, so the service manager (Restart=always) starts afresh; a gateway stays closed.
-            let renewal = ExitSessionRenewal(identity: identity, provider: exitSession.provider, maxPrices: exitSession.maxPrices,
-                                             endpoint: exitSession.endpoint)
-            plane.sessionHandler = { [renewal] message, source, _ in renewal.offer(message, from: source) }
-            let watch = ExitSessionWatch(current: exitSession.grant)
-            currentGrant = { watch.current }
-            let log = self.log
-            plane.housekeeping = { [plane, payment] now in
-                let retries = plane.tunnel.withLock { $0.peer(publicKey: providerKey)?.unansweredHandshakeRetries ?? 0 }
-                guard retries >= Self.lostSessionRetries, watch.startRenewal(now: now.monotonic) else { return }
-                log.warning("the provider has not answered \(retries + 1) handshake initiations (it restarted or ended the session): asking for a new session")
-                let started = try? startThread(name: "warren-renew") {
-                    let answer = renewal.renew { bytes in plane.transmit([Datagram(bytes: bytes, endpoint: renewal.endpoint)]) }
-                    var problem: String?
-                    switch answer {
-                    case .accepted(let grant):
-                        let old = watch.current
-                        if grant.consumerIPv4 != old.consumerIPv4 || grant.consumerIPv6 != old.consumerIPv6 {
-                            problem = "the provider granted other addresses (\([grant.consumerIPv4, grant.consumerIPv6].compactMap { $0?.description }.joined(separator: ", ")))"
-                        } else if (grant.providerWallet != nil) != (payment != nil) || grant.providerWallet != old.providerWallet {
-                            problem = "the provider's payment terms changed"
-                        } else {
-                            payment?.renew(grant: grant)
-                            log.info("session \(grant.sessionID) with provider \(renewal.provider) (renewed; addresses kept)")
-                        }
-                        watch.finish(grant: grant, now: AgentClock.now().monotonic)
-                    case .refused(let refusal):
-                        problem = "the provider refused a new session: \(refusal.reason)" + (refusal.text.isEmpty ? "" : " (\(refusal.text))")
-                    case nil:
-                        problem = "the provider answered none of \(ExitSession.attempts) session requests"
-                    }
-                    guard let problem else { return }
-                    sessionLost.withLock { $0 = $0 ?? problem }
-                    log.error("\(problem): stopping so that a restart opens a new session")
-                    kill(getpid(), SIGTERM)
-                }
-                if let started { pthread_detach(started) } else { watch.finish(grant: watch.current, now: now.monotonic) }
-            }
+            let sessionKeeper = ExitSessionKeeper(identity: identity, opened: exitSession, providerKey: providerKey, plane: plane,
+                                                  payment: payment, log: log)
+            plane.sessionHandler = { [sessionKeeper] message, source, _ in sessionKeeper.offer(message, from: source) }
+            plane.housekeeping = { [sessionKeeper] now in sessionKeeper.housekeeping(now: now) }
+            keeper = sessionKeeper
         }
         let socketPath = AgentOptions.controlSocketPath(runDirectory: options.runDirectory, interface: tun.name)
         let control: ControlSocketListener
@@ -351,7 +315,7 @@ public final class TunnelAgent {
         }
         if var exitSession, let identity {
             // Tell the provider at once, so it frees our addresses without waiting for the idle timeout.
-            if let renewed = currentGrant?() { exitSession.grant = renewed }
+            if let keeper { exitSession.grant = keeper.grant }
             Self.sendClose(identity: identity, session: exitSession, socket: socket)
         }
         // Sessions end with the agent: channels are written and the watchdog claims at once.
@@ -375,15 +339,12 @@ public final class TunnelAgent {
             log.error("session ended by this consumer: \(reason)")
             return 3
         }
-        if let reason = sessionLost.withLock({ $0 }) {
+        if let reason = keeper?.lostReason {
             log.error("session lost: \(reason)")
             return 4
         }
         return 0
     }
-
-    /// Handshake retransmissions (5 s apart) without an answer before the session counts as lost.
-    static let lostSessionRetries = 3
 
     static func sendClose(identity: NodeIdentity, session: ExitSession.Opened, socket: UDPSocket) {
         guard let target = SocketAddress(session.endpoint) else { return }
@@ -594,28 +555,3 @@ final class ShutdownRequest: Sendable {
     let full = Atomic<Bool>(false)
 }
 
-
-/// The consumer's current grant and whether a renewal runs; one renewal at a time, and none
-/// in the minute after one (the new session's first handshake needs a moment).
-final class ExitSessionWatch: @unchecked Sendable {
-    private let state: Mutex<(grant: SessionGrant, renewing: Bool, quietUntil: UInt64)>
-    static let quietAfterRenewal: UInt64 = 60_000_000_000
-
-    init(current: SessionGrant) {
-        state = Mutex((current, false, 0))
-    }
-
-    var current: SessionGrant { state.withLock { $0.grant } }
-
-    func startRenewal(now: UInt64) -> Bool {
-        state.withLock { state in
-            guard !state.renewing, now >= state.quietUntil else { return false }
-            state.renewing = true
-            return true
-        }
-    }
-
-    func finish(grant: SessionGrant, now: UInt64) {
-        state.withLock { $0 = (grant, false, now &+ Self.quietAfterRenewal) }
-    }
-}
