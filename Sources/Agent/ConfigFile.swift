@@ -1,5 +1,6 @@
 #if canImport(Glibc)
 import Glibc
+import LinuxPlatform
 #elseif canImport(Musl)
 import Musl
 #endif
@@ -22,25 +23,14 @@ enum ConfigFile {
     }
 
     private static func readBytes(path: String) throws(ConfigError) -> [UInt8] {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { throw failure(path, errno) }
-        defer { close(fd) }
-        var bytes: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 16384)
-        while true {
-            let count = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
-            if count < 0 {
-                let code = errno
-                if code == EINTR { continue }
-                throw failure(path, code)
-            }
-            if count == 0 { return bytes }
-            bytes += chunk[0..<count]
-            if bytes.count > maximumSize {
-                throw ConfigError(file: path, line: nil, key: nil,
-                                  message: "is larger than \(maximumSize / 1024) KiB; is this really a config file?")
-            }
+        let read: [UInt8]?
+        do { read = try DurableFile.read(path, limit: maximumSize) } catch { throw failure(path, error.errno) }
+        guard let bytes = read else { throw failure(path, ENOENT) }
+        guard bytes.count <= maximumSize else {
+            throw ConfigError(file: path, line: nil, key: nil,
+                              message: "is larger than \(maximumSize / 1024) KiB; is this really a config file?")
         }
+        return bytes
     }
 
     private static func failure(_ path: String, _ code: Int32) -> ConfigError {

@@ -5,18 +5,8 @@ import LinuxPlatform
 /// the old or the new version: temp file, fsync, rename, fsync the directory.
 enum StateFile {
     static func read(_ path: String, limit: Int = 1 << 20) -> [UInt8]? {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { return nil }
-        defer { _ = close(fd) }
-        var out: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 4096)
-        while out.count < limit {
-            let n = chunk.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
-            if n < 0 && errno == EINTR { continue }
-            if n <= 0 { break }
-            out += chunk[0..<n]
-        }
-        return out
+        guard let bytes = try? DurableFile.read(path, limit: limit) else { return nil }
+        return bytes.count > limit ? Array(bytes.prefix(limit)) : bytes
     }
 
     /// Replaces `path` atomically and durably with `bytes` (mode 0600).

@@ -44,6 +44,31 @@ public enum DurableFile {
         guard fsync(directoryFD) == 0 else { throw Failure(call: "fsync \(directory)", errno: Glibc.errno) }
     }
 
+    /// A small file's bytes, or nil when it does not exist. Stops reading once past `limit`
+    /// (returning a few KiB more), which is enough for a format's decoder to refuse a file that
+    /// is too long without reading all of it. The one bounded reader of state files, channel
+    /// files and the ledger's.
+    public static func read(_ path: String, limit: Int) throws(Failure) -> [UInt8]? {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        if fd < 0 {
+            if Glibc.errno == ENOENT { return nil }
+            throw Failure(call: "open \(path)", errno: Glibc.errno)
+        }
+        defer { _ = close(fd) }
+        var out: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 16384)
+        while out.count <= limit {
+            let n = chunk.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
+            if n < 0 {
+                if Glibc.errno == EINTR { continue }
+                throw Failure(call: "read \(path)", errno: Glibc.errno)
+            }
+            if n == 0 { break }
+            out += chunk[0..<n]
+        }
+        return out
+    }
+
     /// Appends `bytes` (whole lines, each ending in a newline) to the log file `target`, made
     /// `mode` if missing, and fsyncs it before returning (and the directory when the file was
     /// empty, so a new file's name is durable too).

@@ -42,20 +42,10 @@ struct ChannelDirectory {
     /// A file's bytes, at most `limit + 1` of them (enough for a decoder to refuse the rest).
     func read(_ name: String, limit: Int) throws(ChannelStoreError) -> [UInt8] {
         let full = path + "/" + name
-        let fd = open(full, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { throw .storage(call: "open \(full)", errno: errno) }
-        defer { _ = close(fd) }
-        var out: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 16384)
-        while true {
-            let n = chunk.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
-            if n < 0 {
-                if errno == EINTR { continue }
-                throw .storage(call: "read \(full)", errno: errno)
-            }
-            if n == 0 || out.count > limit { return out }
-            out += chunk[0..<n]
-        }
+        let bytes: [UInt8]?
+        do { bytes = try DurableFile.read(full, limit: limit) } catch { throw .storage(call: error.call, errno: error.errno) }
+        guard let bytes else { throw .storage(call: "open \(full)", errno: ENOENT) }
+        return bytes
     }
 
     /// Removes a leftover temporary file (a write a crash interrupted before its rename).

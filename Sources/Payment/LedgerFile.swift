@@ -48,23 +48,8 @@ struct LedgerFile {
     /// A file's bytes, read no further once past `limit` (past a format's limit is enough for
     /// its decoder to refuse the file); nil when the file does not exist. Creates nothing.
     static func contents(of path: String, limit: Int) throws(LedgerError) -> [UInt8]? {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        if fd < 0 {
-            if errno == ENOENT { return nil }
-            throw .storage(call: "open \(path)", errno: errno)
-        }
-        defer { _ = close(fd) }
-        var out: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 65536)
-        while true {
-            let n = chunk.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
-            if n < 0 {
-                if errno == EINTR { continue }
-                throw .storage(call: "read \(path)", errno: errno)
-            }
-            if n == 0 { return out }
-            out += chunk[0..<n]
-            if out.count > limit { return out }
+        do { return try DurableFile.read(path, limit: limit) } catch {
+            throw .storage(call: error.call, errno: error.errno)
         }
     }
 
