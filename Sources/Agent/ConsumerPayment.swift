@@ -156,10 +156,7 @@ final class ConsumerPayment: @unchecked Sendable {
     static func capReachedToday(stateDirectory: String, config: ConsumerPaymentConfig, now: UInt64) -> String? {
         guard let cap = config.maxSpendPerDay?.baseUnits,
               let records = try? ChannelStore.snapshot(directory: stateDirectory + "/channels").records else { return nil }
-        let spent = records.filter { $0.role == .consumer }.reduce(UInt128(0)) { total, record in
-            let (sum, overflow) = total.addingReportingOverflow(record.spent(on: now))
-            return overflow ? .max : sum
-        }
+        let spent = records.consumerSpend(on: now)
         guard spent >= cap else { return nil }
         let resume = (ChannelRecord.day(now) + 1) * ChannelRecord.secondsPerDay
         return "today's spending cap is reached (MaxSpend \(TokenAmount(baseUnits: cap)), spent \(TokenAmount(baseUnits: spent))): no session through this [Exit] until 00:00 UTC (in \((resume - now + 59) / 60) min), or raise MaxSpend"
@@ -171,10 +168,7 @@ final class ConsumerPayment: @unchecked Sendable {
         guard let record = store[id] else { return 0 }
         var cap = record.channel.deposit
         if let maxSpend {
-            let spent = store.records.values.filter { $0.role == .consumer }.reduce(UInt128(0)) { total, other in
-                let (sum, overflow) = total.addingReportingOverflow(other.spent(on: now))
-                return overflow ? .max : sum
-            }
+            let spent = store.records.values.consumerSpend(on: now)
             let remaining = maxSpend > spent ? maxSpend - spent : 0
             let (sum, overflow) = record.bestAmount.addingReportingOverflow(remaining)
             if !overflow { cap = min(cap, sum) }

@@ -166,3 +166,15 @@ public struct ChannelRecord: Hashable, Sendable {
         return true
     }
 }
+
+extension Sequence<ChannelRecord> {
+    /// What the consumer's vouchers added on the day of `now`, over all its channels (a
+    /// daily budget is per consumer, not per channel); saturates instead of overflowing.
+    public func consumerSpend(on now: UInt64) -> UInt128 {
+        reduce(UInt128(0)) { total, record in
+            guard record.role == .consumer else { return total }
+            let (sum, overflow) = total.addingReportingOverflow(record.spent(on: now))
+            return overflow ? .max : sum
+        }
+    }
+}

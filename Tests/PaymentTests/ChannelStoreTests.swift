@@ -254,6 +254,22 @@ import Testing
         #expect(store.persistedAmount(channel.id) == 300)
     }
 
+    /// A daily budget is the consumer's, summed over its channels, by UTC day; a provider's
+    /// records spend nothing.
+    @Test func consumerSpendSumsChannelsOfOneDay() throws {
+        let day: UInt64 = 20_000 * ChannelRecord.secondsPerDay
+        var a = ChannelRecord(role: .consumer, channel: Self.channel(21, expiry: day + 99_999))
+        var b = ChannelRecord(role: .consumer, channel: Self.channel(22, expiry: day + 99_999))
+        var p = ChannelRecord(role: .provider, channel: Self.channel(23, expiry: day + 99_999))
+        try a.offer(voucher(100, a.channel), now: day - 1)        // yesterday
+        try a.offer(voucher(250, a.channel), now: day + 10)       // +150 today
+        try b.offer(voucher(40, b.channel), now: day + 20)
+        try p.offer(voucher(500, p.channel), now: day + 30)
+        #expect([a, b, p].consumerSpend(on: day + 40) == 190)
+        #expect([a, b, p].consumerSpend(on: day - 1) == 100)
+        #expect([p].consumerSpend(on: day + 40) == 0)
+    }
+
     @Test func sessionsLeftOpenAreEndedOnStart() throws {
         let directory = PaymentFixture.temporaryDirectory()
         defer { Self.removeStore(directory) }
