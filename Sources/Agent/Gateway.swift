@@ -7,64 +7,96 @@ import WireGuard
 //
 // Order matters for "never a leaking instant": the nftables kill switch is
 // applied first, before the TUN device exists; policy routing and forwarding
-// come after. On SIGTERM the routing and sysctls are undone but the nftables
-// table stays, so the LAN stays closed while the agent restarts; only
-// `warren down` (or turning the gateway off in the config) removes it.
+// come after. On SIGTERM (and after a failed start) the routing and sysctls are
+// undone but the nftables table stays, so the LAN stays closed while the agent
+// restarts; only `warren down` (or turning the gateway off in the config) removes it.
+// Everything is per interface: table `inet warren_NAME`, its own mark, routing
+// table and rule priorities, recorded in `NAME.changes.json` (HostJournal).
 
-/// What gateway mode installed, kept in the state directory so `warren down`
-/// can undo it after a crash.
-struct GatewayState: Codable, Equatable {
-    var interface: String
-    var firewallMark: UInt32
+/// One interface's policy routing: its firewall mark, routing table and rule priorities.
+struct PolicyRouting: Equatable, Sendable {
+    var mark: UInt32
     var table: UInt32
-    var ipv6Rules: Bool
-    /// Values of the sysctls before the first `up` changed them.
-    var sysctlOriginals: [String: String]
-    /// Provider mode's nftables table was installed.
-    var providerTable: Bool?
-    /// Gateway mode's kill switch table was installed.
-    var gatewayTable: Bool?
-
-    static func path(stateDirectory: String, interface: String) -> String {
-        "\(stateDirectory)/\(interface).gateway.json"
-    }
-
-    static func load(stateDirectory: String, interface: String) -> GatewayState? {
-        guard let bytes = StateFile.read(path(stateDirectory: stateDirectory, interface: interface)) else { return nil }
-        return try? JSONDecoder().decode(GatewayState.self, from: Data(bytes))
-    }
-
-    func save(stateDirectory: String) -> Bool {
-        guard let data = try? JSONEncoder().encode(self) else { return false }
-        return StateFile.write(GatewayState.path(stateDirectory: stateDirectory, interface: interface), Array(data))
-    }
+    /// The "not fwmark" rule's priority; the suppress rule takes the one before.
+    var priority: UInt32
+    /// A gateway's per-LAN rules' priority (the suppress rule one before, the rule that sends
+    /// marked packets to main two before), in a band ahead of every interface's catch-all rules.
+    var lanPriority: UInt32
 }
 
-/// The rules of policy routing in the style of wg-quick.
+/// The rules of policy routing in the style of wg-quick, per interface: each interface has its
+/// own mark, table and priorities, so two never share (or remove) a rule.
+///
+/// Every interface routed by policy has wg-quick's pair (`lookup main suppress_prefixlength 0`,
+/// then `not fwmark M lookup T`) for the host's own traffic; as with wg-quick, the newest such
+/// interface comes first. A gateway also has, in an earlier band, the same pair limited to
+/// packets arriving from its LANs (`iif LAN lookup T`, after `fwmark M lookup main` for the
+/// bypassed devices, since the kernel's "not" negates a whole rule), so each LAN keeps its own
+/// tunnel whichever interface started last.
 enum GatewayRouting {
-    static let suppressPriority: UInt32 = 32764
-    static let markPriority: UInt32 = 32765
+    static let firstMarkPriority: UInt32 = 32765
+    static let firstLANPriority: UInt32 = 32699
 
-    static func families(ipv6: Bool) -> [Int32] { ipv6 ? [AF_INET, AF_INET6] : [AF_INET] }
-
-    static func addRules(_ netlink: RouteNetlink, mark: UInt32, table: UInt32, ipv6: Bool) throws(PlatformError) {
-        for family in families(ipv6: ipv6) {
-            try netlink.addRule(family: family, fwmarkNot: mark, table: table, priority: markPriority, suppressPrefixLength: nil)
-            try netlink.addRule(family: family, fwmarkNot: nil, table: RouteNetlink.mainTable, priority: suppressPriority, suppressPrefixLength: 0)
+    /// The catch-all pair.
+    static func rules(mark: UInt32, table: UInt32, priority: UInt32, ipv6: Bool) -> [PolicyRule] {
+        (ipv6 ? [false, true] : [false]).flatMap { v6 in
+            [PolicyRule(ipv6: v6, fwmarkNot: mark, table: table, priority: priority, suppressPrefixLength: nil),
+             PolicyRule(ipv6: v6, fwmarkNot: nil, table: RouteNetlink.mainTable, priority: priority - 1, suppressPrefixLength: 0)]
         }
     }
 
-    /// Removes both rules in both families (removing an absent rule succeeds).
-    static func removeRules(_ netlink: RouteNetlink, mark: UInt32, table: UInt32) {
-        // Both families always: a crash may have left v6 rules even if v6 is now blocked.
-        for family in [AF_INET, AF_INET6] {
-            try? netlink.removeRule(family: family, fwmarkNot: mark, table: table, priority: markPriority, suppressPrefixLength: nil)
-            try? netlink.removeRule(family: family, fwmarkNot: nil, table: RouteNetlink.mainTable, priority: suppressPriority, suppressPrefixLength: 0)
+    /// A gateway's LAN rules: marked packets to main, the suppress rule, then one rule per LAN.
+    static func lanRules(_ routing: PolicyRouting, lans: [String], ipv6: Bool) -> [PolicyRule] {
+        (ipv6 ? [false, true] : [false]).flatMap { v6 in
+            [PolicyRule(ipv6: v6, fwmarkNot: nil, table: RouteNetlink.mainTable, priority: routing.lanPriority - 2, fwmark: routing.mark),
+             PolicyRule(ipv6: v6, fwmarkNot: nil, table: RouteNetlink.mainTable, priority: routing.lanPriority - 1, suppressPrefixLength: 0)]
+                + lans.map { PolicyRule(ipv6: v6, fwmarkNot: nil, table: routing.table, priority: routing.lanPriority, inputInterface: $0) }
         }
+    }
+
+    /// Picks this interface's mark, table and rule priorities beside the interfaces in `others`
+    /// and the rules the kernel has now (`installed`: anyone's, so agents with other state
+    /// directories and other programs such as wg-quick are never shared with): the configured
+    /// FwMark/Table when given (refused if that table is in use), otherwise the first free
+    /// value from 51820 up, as wg-quick does.
+    static func choose(mark requestedMark: UInt32?, table requestedTable: UInt32?, others: [HostChanges], installed: [InstalledRule] = [],
+                       file: String) throws(AgentError) -> PolicyRouting {
+        let reserved: Set<UInt32> = [0, 253, 254, 255]    // unspec, default, main, local
+        let usedTables = Set(others.compactMap(\.routingTable) + installed.map(\.table).filter { !reserved.contains($0) })
+        let usedMarks = Set(others.compactMap(\.firewallMark) + installed.map(\.mark).filter { $0 != 0 })
+        let usedPriorities = Set(others.flatMap { $0.rules.map(\.priority) } + installed.map(\.priority))
+        if let requestedTable, usedTables.contains(requestedTable) {
+            let owner = others.first(where: { $0.routingTable == requestedTable }).map { "warren interface \($0.interface)" } ?? "a policy routing rule (ip rule)"
+            throw .config(ConfigError(file: file, line: nil, key: "Table",
+                message: "routing table \(requestedTable) is used by \(owner): give this config another Table"))
+        }
+        var mark = requestedMark ?? Gateway.defaultMark
+        if requestedMark == nil {
+            while usedMarks.contains(mark) || usedTables.contains(mark) { mark &+= 1 }
+        }
+        var table = requestedTable ?? mark
+        if requestedTable == nil, usedTables.contains(table) {
+            table = Gateway.defaultMark
+            while usedTables.contains(table) || usedMarks.contains(table) { table &+= 1 }
+        }
+        // A free run of `width` priorities ending at the returned one, stepping down.
+        func freeRun(from first: UInt32, width: UInt32, floor: UInt32) throws(AgentError) -> UInt32 {
+            var priority = first
+            while (0..<width).contains(where: { usedPriorities.contains(priority - $0) }) {
+                guard priority > floor + width else {
+                    throw .platform(step: "choosing policy routing priorities", PlatformError(call: "ip rule", errno: ENOSPC,
+                        message: "too many warren interfaces route by policy: stop one first"))
+                }
+                priority -= width
+            }
+            return priority
+        }
+        return PolicyRouting(mark: mark, table: table, priority: try freeRun(from: firstMarkPriority, width: 2, floor: firstLANPriority),
+                             lanPriority: try freeRun(from: firstLANPriority, width: 3, floor: 30000))
     }
 }
 
-/// A running gateway: the parts `warren up` installs and removes.
+/// A running gateway: the parts `warren up` installs; `HostJournal` records and undoes them.
 final class Gateway: @unchecked Sendable {  // status() only reads constants; state changes before serving
     static let defaultMark: UInt32 = 51820
     static let forwardingV4 = "net.ipv4.ip_forward"
@@ -75,22 +107,28 @@ final class Gateway: @unchecked Sendable {  // status() only reads constants; st
     let interface: String
     let mark: UInt32
     let table: UInt32
+    let routing: PolicyRouting
     let tunnelIPv6: Bool
     let ruleset: GatewayRuleset
     let stateDirectory: String
     let log: EventLog
-    private var state: GatewayState
+
+    /// The copy of the kill switch that the boot scripts load before the network comes up.
+    static func bootCopyPath(stateDirectory: String, interface: String) -> String {
+        "\(stateDirectory)/\(interface).killswitch.nft"
+    }
 
     /// `preliminary`: a consumer arming the kill switch before its session says which
     /// addresses and resolver it gets; IPv6 stays blocked and DNS unredirected until then.
-    init(config: GatewayConfig, tunnel: TunnelConfig, interface: String, stateDirectory: String, file: String, log: EventLog,
-         preliminary: Bool = false) throws(AgentError) {
+    init(config: GatewayConfig, tunnel: TunnelConfig, interface: InterfaceName, routing: PolicyRouting,
+         stateDirectory: String, file: String, log: EventLog, preliminary: Bool = false) throws(AgentError) {
         self.config = config
-        self.interface = interface
+        self.interface = interface.text
         self.stateDirectory = stateDirectory
         self.log = log
-        mark = tunnel.interface.fwMark ?? Gateway.defaultMark
-        if case .number(let number) = tunnel.interface.table { table = number } else { table = mark }
+        self.routing = routing
+        mark = routing.mark
+        table = routing.table
         let hasIPv6Address = tunnel.interface.addresses.contains { !$0.address.isV4 }
         switch preliminary ? .block : config.ipv6 {
         case .tunnel?:
@@ -103,109 +141,52 @@ final class Gateway: @unchecked Sendable {  // status() only reads constants; st
         case nil: tunnelIPv6 = hasIPv6Address
         }
         let dns = preliminary ? [] : tunnel.interface.dns.compactMap { IPAddress(parsing: $0) }
-        ruleset = GatewayRuleset(tunnelInterface: interface, lanInterfaces: config.lanInterfaces, killSwitch: config.killSwitch,
+        ruleset = GatewayRuleset(table: GatewayRuleset.tableName(for: interface), tunnelInterface: interface.text,
+                                 lanInterfaces: config.lanInterfaces, killSwitch: config.killSwitch,
                                  tunnelIPv6: tunnelIPv6, bypass: config.bypass,
                                  dnsV4: dns.first { $0.isV4 }, dnsV6: dns.first { !$0.isV4 },
                                  firewallMark: mark, mtu: tunnel.interface.mtu ?? 1420)
-        // Keep the originals of an earlier run that crashed: today's values are ours.
-        let previous = GatewayState.load(stateDirectory: stateDirectory, interface: interface)
-        state = GatewayState(interface: interface, firewallMark: mark, table: table, ipv6Rules: tunnelIPv6,
-                             sysctlOriginals: previous?.sysctlOriginals ?? [:], gatewayTable: true)
     }
 
-    /// Step 1, before the TUN device exists: the kill switch and the persisted state.
-    func armKillSwitch() throws(AgentError) {
-        for key in [Gateway.forwardingV4, Gateway.forwardingV6, Gateway.validMark] where state.sysctlOriginals[key] == nil {
-            if let value = Sysctl.read(key) { state.sysctlOriginals[key] = value }
-        }
-        guard state.save(stateDirectory: stateDirectory) else {
-            throw .platform(step: "saving gateway state", PlatformError(call: "write", errno: errno,
-                message: "cannot write \(GatewayState.path(stateDirectory: stateDirectory, interface: interface)): check --state-dir"))
-        }
-        do { try Nftables.apply(ruleset.text()) } catch { throw .platform(step: "installing nftables table inet warren", error) }
+    /// Step 1, before the TUN device exists: the kill switch, recorded first.
+    func armKillSwitch(journal: HostJournal) throws(AgentError) {
+        try journal.recordTable(ruleset.table, killSwitch: config.killSwitch)
+        do { try Nftables.apply(ruleset.text()) } catch { throw .platform(step: "installing nftables table \(ruleset.table)", error) }
         // A copy for the boot scripts: loading it before the network comes up closes the LAN from power-on.
-        _ = StateFile.write("\(stateDirectory)/\(interface).killswitch.nft", Array(ruleset.text().utf8))
-        log.info("kill switch armed: nftables table inet warren for LAN \(config.lanInterfaces.joined(separator: ", "))")
+        if config.killSwitch {
+            _ = StateFile.write(Gateway.bootCopyPath(stateDirectory: stateDirectory, interface: interface), Array(ruleset.text().utf8))
+        }
+        log.info("kill switch armed: nftables table \(ruleset.table) for LAN \(config.lanInterfaces.joined(separator: ", "))")
     }
 
     /// Step 2, once the TUN device is up: policy routing and forwarding.
-    func routeThroughTunnel(_ netlink: RouteNetlink) throws(AgentError) {
-        do { try GatewayRouting.addRules(netlink, mark: mark, table: table, ipv6: tunnelIPv6) } catch {
-            throw .platform(step: "adding policy routing rules (fwmark \(mark), table \(table))", error)
+    func routeThroughTunnel(_ netlink: RouteNetlink, journal: HostJournal) throws(AgentError) {
+        try journal.recordRouting(mark: mark, table: table)
+        let rules = GatewayRouting.lanRules(routing, lans: config.lanInterfaces, ipv6: tunnelIPv6)
+            + GatewayRouting.rules(mark: mark, table: table, priority: routing.priority, ipv6: tunnelIPv6)
+        for rule in rules {
+            try journal.addRule(rule, netlink: netlink)
         }
-        do {
-            try Sysctl.write(Gateway.validMark, "1")
-            try Sysctl.write(Gateway.forwardingV4, "1")
-            if tunnelIPv6 { try Sysctl.write(Gateway.forwardingV6, "1") }
-        } catch {
-            throw .platform(step: "enabling forwarding", error)
-        }
-    }
-
-    /// On SIGTERM: routing and sysctls go, the kill switch stays.
-    func stopRouting(_ netlink: RouteNetlink) {
-        GatewayRouting.removeRules(netlink, mark: mark, table: table)
-        Gateway.restoreSysctls(state.sysctlOriginals, log: log)
-    }
-
-    static func restoreSysctls(_ originals: [String: String], log: EventLog?) {
-        for (key, value) in originals.sorted(by: { $0.key < $1.key }) {
-            do { try Sysctl.write(key, value) } catch { log?.warning("restoring \(key)=\(value): \(error)") }
-        }
-    }
-
-    /// Everything gone: what `warren down` does, with or without a running agent.
-    /// Returns a line per thing removed.
-    /// `killSwitch` false keeps the gateway table (a plain stop of a non-gateway agent must
-    /// never open another agent's LAN).
-    static func removeEverything(stateDirectory: String, interface: String, netlink: RouteNetlink?, killSwitch: Bool = true) -> [String] {
-        var removed: [String] = []
-        let state = GatewayState.load(stateDirectory: stateDirectory, interface: interface)
-        if killSwitch, (try? Nftables.tableExists(GatewayRuleset.table)) == true {
-            do {
-                try Nftables.deleteTable(GatewayRuleset.table)
-                removed.append("nftables table \(GatewayRuleset.table)")
-            } catch {
-                removed.append("FAILED to remove nftables table \(GatewayRuleset.table): \(error)")
-            }
-        }
-        if state?.providerTable == true, (try? Nftables.tableExists(ProviderRuleset.table)) == true {
-            try? Nftables.deleteTable(ProviderRuleset.table)
-            removed.append("nftables table \(ProviderRuleset.table)")
-        }
-        if let netlink, state == nil || state?.firewallMark != 0 {
-            let mark = state?.firewallMark ?? defaultMark
-            let table = state?.table ?? mark
-            GatewayRouting.removeRules(netlink, mark: mark, table: table)
-            // Only claim it when this interface had installed them.
-            if state != nil { removed.append("policy routing rules for fwmark \(mark), table \(table)") }
-        }
-        if let state {
-            restoreSysctls(state.sysctlOriginals, log: nil)
-            if !state.sysctlOriginals.isEmpty {
-                removed.append("forwarding settings: restored " + state.sysctlOriginals.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ", "))
-            }
-        }
-        StateFile.remove(GatewayState.path(stateDirectory: stateDirectory, interface: interface))
-        StateFile.remove("\(stateDirectory)/\(interface).killswitch.nft")
-        return removed
+        try journal.setSysctl(Gateway.validMark, "1")
+        try journal.setSysctl(Gateway.forwardingV4, "1")
+        if tunnelIPv6 { try journal.setSysctl(Gateway.forwardingV6, "1") }
     }
 
     func status() -> GatewayStatus {
         GatewayStatus(
             lan: config.lanInterfaces, killSwitch: config.killSwitch,
-            killSwitchArmed: config.killSwitch && ((try? Nftables.tableExists(GatewayRuleset.table)) ?? false),
+            killSwitchArmed: config.killSwitch && ((try? Nftables.tableExists(ruleset.table)) ?? false),
             bypass: config.bypass.map(\.description),
             dns: [ruleset.dnsV4, ruleset.dnsV6].compactMap { $0?.description },
             ipv6: tunnelIPv6 ? "tunnel" : "block",
-            killSwitchDropped: Gateway.counter(GatewayRuleset.killSwitchCounter),
-            ipv6Blocked: Gateway.counter(GatewayRuleset.ipv6Counter),
-            firewallMark: mark, table: table)
+            killSwitchDropped: Gateway.counter(GatewayRuleset.killSwitchCounter, table: ruleset.table),
+            ipv6Blocked: Gateway.counter(GatewayRuleset.ipv6Counter, table: ruleset.table),
+            firewallMark: mark, table: table, nftTable: ruleset.table)
     }
 
-    /// Packets counted by a named counter of the table, 0 if it cannot be read.
-    static func counter(_ name: String) -> UInt64 {
-        guard let json = try? Nftables.listJSON(["counter"] + GatewayRuleset.table.split(separator: " ").map(String.init) + [name]),
+    /// Packets counted by a named counter of `table`, 0 if it cannot be read.
+    static func counter(_ name: String, table: String) -> UInt64 {
+        guard let json = try? Nftables.listJSON(["counter"] + table.split(separator: " ").map(String.init) + [name]),
               let range = json.firstRange(of: "\"packets\":") else { return 0 }
         let digits = json[range.upperBound...].drop { $0 == " " }.prefix { $0.isNumber }
         return UInt64(digits) ?? 0
@@ -223,4 +204,6 @@ public struct GatewayStatus: Codable, Sendable, Equatable {
     public var ipv6Blocked: UInt64
     public var firewallMark: UInt32
     public var table: UInt32
+    /// The interface's own nftables table, e.g. "inet warren_wg0".
+    public var nftTable: String?
 }

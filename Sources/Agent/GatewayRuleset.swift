@@ -1,13 +1,16 @@
 import WireGuard
 
-/// The nftables table of gateway mode (`inet warren`), as one ruleset text that
+/// The nftables table of gateway mode (`inet warren_NAME`, one per interface), as one ruleset text that
 /// `nft -f` applies in a single transaction.
 ///
 /// The table is never tied to the agent's process: it stays when the agent
 /// dies, so the kill switch holds while nothing is running. Its rules match
 /// interfaces by name, which keeps them valid while the TUN device is gone.
 public struct GatewayRuleset: Sendable, Equatable {
-    public static let table = "inet warren"
+    /// The table of interface `name`: its own, so no other interface's command can touch it.
+    public static func tableName(for name: InterfaceName) -> String { "inet warren_\(name.nftablesToken)" }
+
+    public var table: String
     public static let killSwitchCounter = "killswitch_dropped"
     public static let ipv6Counter = "ipv6_blocked"
 
@@ -23,8 +26,9 @@ public struct GatewayRuleset: Sendable, Equatable {
     public var firewallMark: UInt32
     public var mtu: Int
 
-    public init(tunnelInterface: String, lanInterfaces: [String], killSwitch: Bool, tunnelIPv6: Bool, bypass: [IPPrefix],
+    public init(table: String, tunnelInterface: String, lanInterfaces: [String], killSwitch: Bool, tunnelIPv6: Bool, bypass: [IPPrefix],
                 dnsV4: IPAddress?, dnsV6: IPAddress?, firewallMark: UInt32, mtu: Int) {
+        self.table = table
         self.tunnelInterface = tunnelInterface
         self.lanInterfaces = lanInterfaces
         self.killSwitch = killSwitch
@@ -44,8 +48,8 @@ public struct GatewayRuleset: Sendable, Equatable {
         let bypass4 = bypass.filter { $0.address.isV4 }.map(\.description)
         let bypass6 = bypass.filter { !$0.address.isV4 }.map(\.description)
         let mark = "0x" + String(firewallMark, radix: 16)
-        var out = "add table \(GatewayRuleset.table)\ndelete table \(GatewayRuleset.table)\n"
-        out += "table \(GatewayRuleset.table) {\n"
+        var out = "add table \(table)\ndelete table \(table)\n"
+        out += "table \(table) {\n"
         out += "\tcounter \(GatewayRuleset.killSwitchCounter) {\n\t}\n"
         out += "\tcounter \(GatewayRuleset.ipv6Counter) {\n\t}\n"
         out += "\tset bypass4 {\n\t\ttype ipv4_addr\n\t\tflags interval\n"

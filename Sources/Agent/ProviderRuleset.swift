@@ -1,12 +1,14 @@
 import WireGuard
 
-/// The nftables table of provider mode (`inet warren_provider`): the second
+/// The nftables table of provider mode (`inet warren_provider_NAME`, one per interface): the second
 /// line of defence behind the data-plane policy. Consumers may only leave
 /// through the WAN, never reach private or local ranges, the host itself
 /// (except its in-tunnel DNS forwarder), each other, or port 25; NAT applies
 /// to the pool only.
 public struct ProviderRuleset: Sendable, Equatable {
-    public static let table = "inet warren_provider"
+    public static func tableName(for name: InterfaceName) -> String { "inet warren_provider_\(name.nftablesToken)" }
+
+    public var table: String
     public static let protectedV4 = ["0.0.0.0/8", "10.0.0.0/8", "100.64.0.0/10", "127.0.0.0/8", "169.254.0.0/16",
                                      "172.16.0.0/12", "192.0.0.0/24", "192.168.0.0/16", "198.18.0.0/15", "224.0.0.0/4", "240.0.0.0/4"]
     public static let protectedV6 = ["::/127", "::ffff:0:0/96", "64:ff9b:1::/48", "fc00::/7", "fe80::/10", "ff00::/8"]
@@ -17,7 +19,8 @@ public struct ProviderRuleset: Sendable, Equatable {
     /// The provider's own tunnel addresses, where its DNS forwarder listens.
     public var dnsAddresses: [IPAddress]
 
-    public init(tunnelInterface: String, wanInterface: String, pool: [IPPrefix], dnsAddresses: [IPAddress]) {
+    public init(table: String, tunnelInterface: String, wanInterface: String, pool: [IPPrefix], dnsAddresses: [IPAddress]) {
+        self.table = table
         self.tunnelInterface = tunnelInterface
         self.wanInterface = wanInterface
         self.pool = pool
@@ -26,8 +29,8 @@ public struct ProviderRuleset: Sendable, Equatable {
 
     public func text() -> String {
         let tun = "\"\(tunnelInterface)\"", wan = "\"\(wanInterface)\""
-        var out = "add table \(ProviderRuleset.table)\ndelete table \(ProviderRuleset.table)\n"
-        out += "table \(ProviderRuleset.table) {\n"
+        var out = "add table \(table)\ndelete table \(table)\n"
+        out += "table \(table) {\n"
         for name in ["blocked_local", "blocked_smtp", "blocked_not_wan", "blocked_host"] { out += "\tcounter \(name) {\n\t}\n" }
         out += "\tset protected4 {\n\t\ttype ipv4_addr\n\t\tflags interval\n\t\telements = { \(ProviderRuleset.protectedV4.joined(separator: ", ")) }\n\t}\n"
         out += "\tset protected6 {\n\t\ttype ipv6_addr\n\t\tflags interval\n\t\telements = { \(ProviderRuleset.protectedV6.joined(separator: ", ")) }\n\t}\n"

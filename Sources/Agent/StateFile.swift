@@ -22,16 +22,24 @@ enum StateFile {
 
 /// The state directory: created 0700 on first use (keys and money live there).
 enum StateDirectory {
-    static func create(_ directory: String) throws(AgentError) {
+    static func create(_ directory: String, mode: mode_t = 0o700) throws(AgentError) {
         var path = directory.hasPrefix("/") ? "" : "."
         for component in directory.split(separator: "/") {
             path += "/" + component
-            if mkdir(path, 0o700) != 0 && errno != EEXIST {
+            if mkdir(path, mode) != 0 && errno != EEXIST {
                 let code = errno
                 throw .platform(step: "creating state directory \(directory)",
                                 PlatformError(call: "mkdir", errno: code,
                                               message: "cannot create \(path): choose another directory with --state-dir or fix its permissions"))
             }
         }
+    }
+}
+
+/// The run directory (/run/warren): control sockets and interface locks, 0755 so a user can
+/// see which agents run (the sockets and locks themselves are root-only).
+enum RunDirectory {
+    static func create(_ directory: String) throws(AgentError) {
+        try StateDirectory.create(directory, mode: 0o755)
     }
 }

@@ -9,24 +9,30 @@ import WireGuard
 /// Where an agent keeps its files; one agent per interface.
 public struct AgentOptions: Sendable {
     public var configPath: String
-    public var interfaceName: String
+    public var interface: InterfaceName
     public var stateDirectory: String
     public var runDirectory: String
 
-    public static let defaultInterface = "warren0"
     public static let defaultStateDirectory = "/var/lib/warren"
     public static let defaultRunDirectory = "/run/warren"
 
-    public init(configPath: String, interfaceName: String = AgentOptions.defaultInterface,
+    public init(configPath: String, interface: InterfaceName,
                 stateDirectory: String = AgentOptions.defaultStateDirectory, runDirectory: String = AgentOptions.defaultRunDirectory) {
         self.configPath = configPath
-        self.interfaceName = interfaceName
+        self.interface = interface
         self.stateDirectory = stateDirectory
         self.runDirectory = runDirectory
     }
 
+    public var interfaceName: String { interface.text }
+
     public static func controlSocketPath(runDirectory: String = defaultRunDirectory, interface: String) -> String {
         "\(runDirectory)/\(interface).sock"
+    }
+
+    /// Held by the agent of `interface` for its whole life (see `InstanceLock`).
+    public static func lockPath(runDirectory: String = defaultRunDirectory, interface: String) -> String {
+        "\(runDirectory)/\(interface).lock"
     }
 }
 
@@ -36,6 +42,10 @@ public enum AgentError: Error, CustomStringConvertible {
     case platform(step: String, PlatformError)
     case endpoint(file: String, line: Int, host: String, PlatformError)
     case session(String)
+    /// A command used wrongly (a bad name, an ambiguous target): the text says what to type.
+    case usage(String)
+    /// The command lacks a privilege; the text names the capability.
+    case privilege(String)
 
     public var description: String {
         switch self {
@@ -45,7 +55,7 @@ public enum AgentError: Error, CustomStringConvertible {
             return "\(step): \(error)"
         case .endpoint(let file, let line, let host, let error):
             return "\(file):\(line): Endpoint: \(host): \(error)"
-        case .session(let message):
+        case .session(let message), .usage(let message), .privilege(let message):
             return message
         }
     }
@@ -56,15 +66,13 @@ public final class TunnelAgent {
     let options: AgentOptions
     var config: TunnelConfig
     let log: EventLog
-    private var installedRoutes: [(String, UInt32)] = []
-    private var installedAddresses: [String] = []
 
     let gatewayConfig: GatewayConfig?
     let providerConfig: ProviderConfig?
     let exitConfig: ExitConfig?
     private var gateway: Gateway?
     private var forwarder: DNSForwarder?
-    private var defaultRouting: (mark: UInt32, table: UInt32)?
+    private var tun: TUNDevice?
     /// Set by a `down` request: tear down the kill switch too.
     private let fullShutdown = ShutdownRequest()
 
@@ -95,15 +103,96 @@ public final class TunnelAgent {
     }
 
     /// Brings the interface up, runs until a termination signal, then removes what it added.
+    /// A start that fails part-way undoes every host change it made (the journal) before the
+    /// error goes up; only a gateway's kill switch stays, so its LAN is never opened by a failure.
     public func run() throws(AgentError) -> Int32 {
         // Signals must be blocked before any thread starts, so only sigwait sees them.
         SignalWaiter.blockTerminationSignals()
-        let environment = TestKnobs()
         try prepareStateDirectory()
         let name = options.interfaceName
-        let file = options.configPath
         // Touch nothing (the kill switch least of all) while another agent owns this interface.
+        let lock = try acquireInterfaceLock()
+        defer { lock.release() }
         try ensureInterfaceIsFree(name)
+
+        let journal = HostJournal(stateDirectory: options.stateDirectory, interface: name)
+        if !journal.changes.isEmpty {
+            // An earlier run crashed (or its gateway is now off): its changes go before ours start.
+            let keep = gatewayConfig?.killSwitch == true
+            for line in journal.undo(keepKillSwitch: keep, netlink: try? RouteNetlink()) {
+                log.info("removed leftover state of an earlier run: \(line)")
+            }
+        }
+        warnIfSecretsAreReadable()
+        let running: Running
+        do {
+            running = try bringUp(journal: journal)
+        } catch {
+            // One undo for every failure: the TUN device (its addresses and routes go with it),
+            // then every recorded table, rule and sysctl; the kill switch stays armed.
+            tun?.close()
+            for line in journal.undo(keepKillSwitch: gateway?.config.killSwitch == true, netlink: try? RouteNetlink()) {
+                log.info("start failed, undone: \(line)")
+            }
+            throw error
+        }
+
+        let signal = SignalWaiter.wait()
+        log.info("received signal \(signal): removing interface \(name)")
+        if let payment = running.payment {
+            // The last invoice is paid before the close, so the provider's claim equals our last voucher.
+            payment.finish()
+            usleep(200_000)      // the last voucher is on its way through the tunnel
+        }
+        if var exitSession = running.exitSession, let identity = running.identity {
+            // Tell the provider at once, so it frees our addresses without waiting for the idle timeout.
+            if let keeper = running.keeper { exitSession.grant = keeper.grant }
+            Self.sendClose(identity: identity, session: exitSession, socket: running.socket)
+        }
+        // Sessions end with the agent: channels are written and the watchdog claims at once.
+        running.provider?.endAll(reason: "the agent is stopping")
+        running.control.close()
+        tun?.close()
+        let full = fullShutdown.full.load(ordering: .sequentiallyConsistent)
+        // A plain stop keeps an armed kill switch: the LAN stays closed until the agent is back or `warren down`.
+        let keepKillSwitch = !full && gateway?.config.killSwitch == true
+        for line in journal.undo(keepKillSwitch: keepKillSwitch, netlink: try? RouteNetlink()) {
+            log.info(full ? "down: removed \(line)" : "removed \(line)")
+        }
+        if keepKillSwitch { log.info("kill switch stays armed while the agent is down; `warren down` removes it") }
+        if let reason = running.payment?.stopReason.withLock({ $0 }) {
+            log.error("session ended by this consumer: \(reason)")
+            return 3
+        }
+        if let reason = running.keeper?.lostReason {
+            log.error("session lost: \(reason)")
+            return 4
+        }
+        return 0
+    }
+
+    /// As wg-quick: a config holding a private key must be readable by its owner only.
+    private func warnIfSecretsAreReadable() {
+        guard !config.interface.privateKey.isEmpty, let mode = FilePermissions.mode(of: options.configPath), mode & 0o077 != 0 else { return }
+        log.warning("\(options.configPath) holds a private key and is readable by others (mode \(String(mode, radix: 8))): run `chmod 600 \(options.configPath)`")
+    }
+
+    /// What a started agent runs with, for the stop.
+    private struct Running {
+        var identity: NodeIdentity?
+        var socket: UDPSocket
+        var control: ControlSocketListener
+        var provider: ProviderService?
+        var payment: ConsumerPayment?
+        var exitSession: ExitSession.Opened?
+        var keeper: ExitSessionKeeper?
+    }
+
+    /// The steps of `warren up`; each host change goes through the journal.
+    private func bringUp(journal: HostJournal) throws(AgentError) -> Running {
+        let environment = TestKnobs()
+        let name = options.interfaceName
+        let file = options.configPath
 
         // Provider and consumer roles use the node identity's X25519 form as the WireGuard key.
         var identity: NodeIdentity?
@@ -124,18 +213,24 @@ public final class TunnelAgent {
             provider = service
         }
 
+        // This interface's mark, routing table and rule priorities, beside the other interfaces'.
+        let routesDefault = config.peers.contains { $0.allowedIPs.contains { $0.length == 0 } }
+            || (exitConfig != nil)
+        var requestedTable: UInt32?
+        if case .number(let number) = config.interface.table { requestedTable = number }
+        var installed: [InstalledRule] = []
+        if let netlink = try? RouteNetlink() {
+            installed = ((try? netlink.rules(family: AF_INET)) ?? []) + ((try? netlink.rules(family: AF_INET6)) ?? [])
+        }
+        let routing = try GatewayRouting.choose(mark: config.interface.fwMark, table: requestedTable, others: journal.others(),
+                                                installed: installed, file: file)
+
         // The kill switch goes in before anything can forward (and again once the session is known).
         if let gatewayConfig {
-            let gateway = try Gateway(config: gatewayConfig, tunnel: config, interface: name,
+            let gateway = try Gateway(config: gatewayConfig, tunnel: config, interface: options.interface, routing: routing,
                                       stateDirectory: options.stateDirectory, file: file, log: log, preliminary: exitConfig != nil)
-            try gateway.armKillSwitch()
             self.gateway = gateway
-        } else if GatewayState.load(stateDirectory: options.stateDirectory, interface: name) != nil {
-            // The gateway was turned off in the config (or a crash left state): clean it up.
-            let wasGateway = GatewayState.load(stateDirectory: options.stateDirectory, interface: name)?.gatewayTable == true
-            for line in Gateway.removeEverything(stateDirectory: options.stateDirectory, interface: name, netlink: try? RouteNetlink(), killSwitch: wasGateway) {
-                log.info("removed leftover state of an earlier run: \(line)")
-            }
+            try gateway.armKillSwitch(journal: journal)
         }
 
         let socket: UDPSocket
@@ -166,16 +261,15 @@ public final class TunnelAgent {
                 }
             }
             if let gatewayConfig {
-                let gateway = try Gateway(config: gatewayConfig, tunnel: config, interface: name,
+                let gateway = try Gateway(config: gatewayConfig, tunnel: config, interface: options.interface, routing: routing,
                                           stateDirectory: options.stateDirectory, file: file, log: log, preliminary: false)
-                try gateway.armKillSwitch()
                 self.gateway = gateway
+                try gateway.armKillSwitch(journal: journal)
             }
         }
 
         // A default route through the tunnel needs wg-quick's policy routing.
-        let routesDefault = config.peers.contains { $0.allowedIPs.contains { $0.length == 0 } }
-        let mark = gateway?.mark ?? config.interface.fwMark ?? (routesDefault ? Gateway.defaultMark : nil)
+        let mark: UInt32? = gateway?.mark ?? config.interface.fwMark ?? (routesDefault ? routing.mark : nil)
         if let mark {
             // The mark keeps the tunnel's own datagrams on the main table (no routing loop).
             do { try socket.setFirewallMark(mark) } catch { throw .platform(step: "marking the UDP socket", error) }
@@ -192,24 +286,18 @@ public final class TunnelAgent {
 
         let tun: TUNDevice
         do { tun = try TUNDevice.create(name: name) } catch { throw .platform(step: "creating interface \(name)", error) }
+        self.tun = tun
 
         let netlink: RouteNetlink
-        do {
-            netlink = try RouteNetlink()
-            try configureInterface(netlink: netlink, tun: tun, mtu: mtu, policyRouted: mark != nil && routesDefault)
-            if let gateway {
-                try gateway.routeThroughTunnel(netlink)
-            } else if routesDefault, let mark {
-                try installDefaultRouting(netlink, mark: mark)
-            }
-            if let provider { try startProvider(provider, netlink: netlink) }
-        } catch let error as AgentError {
-            teardown(netlink: try? RouteNetlink(), tun: tun)
-            throw error
-        } catch {
-            teardown(netlink: try? RouteNetlink(), tun: tun)
-            throw .platform(step: "configuring \(name)", error as? PlatformError ?? PlatformError(call: "netlink", errno: 0, message: "\(error)"))
+        do { netlink = try RouteNetlink() } catch { throw .platform(step: "opening netlink", error) }
+        let policyRouted = mark != nil && routesDefault
+        try configureInterface(netlink: netlink, tun: tun, mtu: mtu, policyRouted: policyRouted, routingTable: routing.table)
+        if let gateway {
+            try gateway.routeThroughTunnel(netlink, journal: journal)
+        } else if routesDefault, let mark {
+            try installDefaultRouting(netlink, mark: mark, routing: routing, journal: journal)
         }
+        if let provider { try startProvider(provider, journal: journal) }
 
         let plane = DataPlane(tunnel: tunnel, tun: tun, socket: socket, log: log, forcedUnderLoad: environment.underLoad)
         if let provider {
@@ -224,7 +312,6 @@ public final class TunnelAgent {
                         provider.handlePayment(bytes, from: source)
                     }
                 } catch {
-                    teardown(netlink: netlink, tun: tun)
                     throw .platform(step: "opening the payment port \(PaymentPort.number) on the tunnel addresses", error)
                 }
             }
@@ -239,11 +326,9 @@ public final class TunnelAgent {
                 }
             }
             guard let own = exitSession.grant.consumerIPv4?.address ?? exitSession.grant.consumerIPv6?.address, let paymentTarget else {
-                teardown(netlink: netlink, tun: tun)
                 throw .session("the provider charges but gave no tunnel address to pay to: it is not a warren provider this version can pay")
             }
             do { try payment.start(tunnelAddress: own, providerAddress: paymentTarget) } catch {
-                teardown(netlink: netlink, tun: tun)
                 throw .platform(step: "opening the payment port \(PaymentPort.number) on \(own)", error)
             }
         }
@@ -260,7 +345,6 @@ public final class TunnelAgent {
         do {
             control = try ControlSocketListener(path: socketPath)
         } catch {
-            teardown(netlink: netlink, tun: tun)
             throw .platform(step: "opening the control socket", error)
         }
         let listenPort = Int(socket.localPort)
@@ -301,49 +385,11 @@ public final class TunnelAgent {
 
         do { try plane.start() } catch {
             control.close()
-            teardown(netlink: netlink, tun: tun)
             throw .platform(step: "starting the data plane", error)
         }
         log.info("interface \(interfaceName) up: listening on UDP port \(listenPort), mtu \(mtu), \(peers.count) peer(s), control socket \(socketPath)")
-
-        let signal = SignalWaiter.wait()
-        log.info("received signal \(signal): removing interface \(interfaceName)")
-        if let payment {
-            // The last invoice is paid before the close, so the provider's claim equals our last voucher.
-            payment.finish()
-            usleep(200_000)      // the last voucher is on its way through the tunnel
-        }
-        if var exitSession, let identity {
-            // Tell the provider at once, so it frees our addresses without waiting for the idle timeout.
-            if let keeper { exitSession.grant = keeper.grant }
-            Self.sendClose(identity: identity, session: exitSession, socket: socket)
-        }
-        // Sessions end with the agent: channels are written and the watchdog claims at once.
-        provider?.endAll(reason: "the agent is stopping")
-        control.close()
-        teardown(netlink: netlink, tun: tun)
-        if fullShutdown.full.load(ordering: .sequentiallyConsistent) {
-            for line in Gateway.removeEverything(stateDirectory: options.stateDirectory, interface: interfaceName, netlink: netlink) {
-                log.info("down: removed \(line)")
-            }
-        } else if let gateway, gateway.config.killSwitch {
-            log.info("kill switch stays armed while the agent is down; `warren down` removes it")
-        } else if gateway != nil {
-            // KillSwitch = off: the LAN is not to be held closed, so nothing of ours stays.
-            _ = Gateway.removeEverything(stateDirectory: options.stateDirectory, interface: interfaceName, netlink: netlink)
-        } else {
-            // Nothing of ours should outlive a plain stop.
-            _ = Gateway.removeEverything(stateDirectory: options.stateDirectory, interface: interfaceName, netlink: netlink, killSwitch: false)
-        }
-        if let reason = payment?.stopReason.withLock({ $0 }) {
-            log.error("session ended by this consumer: \(reason)")
-            return 3
-        }
-        if let reason = keeper?.lostReason {
-            log.error("session lost: \(reason)")
-            return 4
-        }
-        return 0
+        return Running(identity: identity, socket: socket, control: control, provider: provider, payment: payment,
+                       exitSession: exitSession, keeper: keeper)
     }
 
     static func sendClose(identity: NodeIdentity, session: ExitSession.Opened, socket: UDPSocket) {
@@ -367,21 +413,14 @@ public final class TunnelAgent {
                                hostAddresses: InterfaceAddresses.all().compactMap { IPAddress(bytes: $0) }, mtu: config.interface.mtu ?? 1420, log: log)
     }
 
-    private func startProvider(_ provider: ProviderService, netlink: RouteNetlink) throws(AgentError) {
-        let ruleset = ProviderRuleset(tunnelInterface: options.interfaceName, wanInterface: provider.config.wan,
+    private func startProvider(_ provider: ProviderService, journal: HostJournal) throws(AgentError) {
+        let ruleset = ProviderRuleset(table: ProviderRuleset.tableName(for: options.interface), tunnelInterface: options.interfaceName,
+                                      wanInterface: provider.config.wan,
                                       pool: provider.config.pool, dnsAddresses: provider.providerAddresses.map(\.address))
-        var state = GatewayState.load(stateDirectory: options.stateDirectory, interface: options.interfaceName)
-            ?? GatewayState(interface: options.interfaceName, firewallMark: 0, table: 0, ipv6Rules: false, sysctlOriginals: [:])
-        for key in [Gateway.forwardingV4, Gateway.forwardingV6] where state.sysctlOriginals[key] == nil {
-            if let value = Sysctl.read(key) { state.sysctlOriginals[key] = value }
-        }
-        state.providerTable = true
-        _ = state.save(stateDirectory: options.stateDirectory)
-        do { try Nftables.apply(ruleset.text()) } catch { throw .platform(step: "installing nftables table \(ProviderRuleset.table)", error) }
-        do {
-            try Sysctl.write(Gateway.forwardingV4, "1")
-            if provider.config.pool.contains(where: { !$0.address.isV4 }) { try Sysctl.write(Gateway.forwardingV6, "1") }
-        } catch { throw .platform(step: "enabling forwarding", error) }
+        try journal.recordTable(ruleset.table)
+        do { try Nftables.apply(ruleset.text()) } catch { throw .platform(step: "installing nftables table \(ruleset.table)", error) }
+        try journal.setSysctl(Gateway.forwardingV4, "1")
+        if provider.config.pool.contains(where: { !$0.address.isV4 }) { try journal.setSysctl(Gateway.forwardingV6, "1") }
         guard let upstream = DNSForwarder.systemUpstream() else {
             throw .platform(step: "starting the DNS forwarder", PlatformError(call: "resolv.conf", errno: 0,
                 message: "no nameserver in /etc/resolv.conf: the forwarder needs an upstream resolver"))
@@ -415,33 +454,33 @@ public final class TunnelAgent {
         return opened
     }
 
-    private func installDefaultRouting(_ netlink: RouteNetlink, mark: UInt32) throws(AgentError) {
-        let table: UInt32
-        if case .number(let number) = config.interface.table { table = number } else { table = mark }
+    private func installDefaultRouting(_ netlink: RouteNetlink, mark: UInt32, routing: PolicyRouting,
+                                       journal: HostJournal) throws(AgentError) {
         let v6 = config.interface.addresses.contains { !$0.address.isV4 }
-        var state = GatewayState.load(stateDirectory: options.stateDirectory, interface: options.interfaceName)
-            ?? GatewayState(interface: options.interfaceName, firewallMark: mark, table: table, ipv6Rules: v6, sysctlOriginals: [:])
-        state.firewallMark = mark
-        state.table = table
-        if state.sysctlOriginals[Gateway.validMark] == nil, let value = Sysctl.read(Gateway.validMark) {
-            state.sysctlOriginals[Gateway.validMark] = value
+        try journal.recordRouting(mark: mark, table: routing.table)
+        for rule in GatewayRouting.rules(mark: mark, table: routing.table, priority: routing.priority, ipv6: v6) {
+            try journal.addRule(rule, netlink: netlink)
         }
-        _ = state.save(stateDirectory: options.stateDirectory)
-        do {
-            try GatewayRouting.addRules(netlink, mark: mark, table: table, ipv6: v6)
-            try Sysctl.write(Gateway.validMark, "1")
-        } catch {
-            throw .platform(step: "adding policy routing rules (fwmark \(mark), table \(table))", error)
+        try journal.setSysctl(Gateway.validMark, "1")
+    }
+
+    /// The interface's lock, taken before anything else: a second agent for the same name stops here.
+    private func acquireInterfaceLock() throws(AgentError) -> InstanceLock {
+        let name = options.interfaceName
+        try RunDirectory.create(options.runDirectory)
+        let path = AgentOptions.lockPath(runDirectory: options.runDirectory, interface: name)
+        // A `warren status` that is just reading the lock holds it for an instant: retry briefly.
+        for _ in 0..<10 {
+            let lock: InstanceLock?
+            do { lock = try InstanceLock.acquire(path, note: RunningAgents.lockNote(stateDirectory: options.stateDirectory)) } catch { throw .platform(step: "locking interface \(name)", error) }
+            if let lock { return lock }
+            usleep(20_000)
         }
-        defaultRouting = (mark, table)
+        let pid = InstanceLock.holder(path).map { " (pid \($0))" } ?? ""
+        throw .usage("another warren agent\(pid) is running for interface \(name): stop it first (`warren down --interface \(name)`) or choose another name")
     }
 
     private func ensureInterfaceIsFree(_ name: String) throws(AgentError) {
-        let socketPath = AgentOptions.controlSocketPath(runDirectory: options.runDirectory, interface: name)
-        if (try? ControlSocketClient.request(path: socketPath, line: "status", timeoutSeconds: 2)) != nil {
-            throw .platform(step: "starting \(name)", PlatformError(call: "connect", errno: EBUSY,
-                message: "another warren agent is running for interface \(name) (it answers on \(socketPath)): stop it first or choose another --interface"))
-        }
         if let netlink = try? RouteNetlink(), (try? netlink.interfaceIndex(named: name)) != nil {
             throw .platform(step: "starting \(name)", PlatformError(call: "rtnl_link_get_kernel", errno: EEXIST,
                 message: "an interface named \(name) already exists (another program owns it): remove it or choose another --interface"))
@@ -469,7 +508,8 @@ public final class TunnelAgent {
         return out
     }
 
-    private func configureInterface(netlink: RouteNetlink, tun: TUNDevice, mtu: Int, policyRouted: Bool) throws(AgentError) {
+    /// Addresses, MTU and routes of the TUN device: they go with the device when it closes.
+    private func configureInterface(netlink: RouteNetlink, tun: TUNDevice, mtu: Int, policyRouted: Bool, routingTable: UInt32) throws(AgentError) {
         let name = tun.name
         let index: Int32
         do { index = try netlink.interfaceIndex(named: name) } catch { throw .platform(step: "finding \(name)", error) }
@@ -478,10 +518,7 @@ public final class TunnelAgent {
         // discovery and multicast chatter go into the tunnel and the peer drops them.
         try? Sysctl.write("net.ipv6.conf.\(name).addr_gen_mode", "1")
         for address in config.interface.addresses {
-            do {
-                try netlink.addAddress(address.description, interfaceIndex: index)
-                installedAddresses.append(address.description)
-            } catch {
+            do { try netlink.addAddress(address.description, interfaceIndex: index) } catch {
                 throw .platform(step: "adding address \(address) to \(name)", error)
             }
         }
@@ -490,9 +527,8 @@ public final class TunnelAgent {
         let table: UInt32
         switch config.interface.table {
         case .off where !policyRouted: return
-        case _ where gateway != nil: table = gateway?.table ?? Gateway.defaultMark
+        case _ where gateway != nil || policyRouted: table = routingTable
         case .number(let number): table = number
-        case _ where policyRouted: table = config.interface.fwMark ?? Gateway.defaultMark
         default: table = RouteNetlink.mainTable
         }
         for peer in config.peers {
@@ -504,36 +540,11 @@ public final class TunnelAgent {
                     log.warning("not routing \(network) through \(name): a default route needs gateway mode ([Gateway] section); other AllowedIPs are routed")
                     continue
                 }
-                do {
-                    try netlink.addRoute(network.description, interfaceIndex: index, table: table)
-                    installedRoutes.append((network.description, table))
-                } catch {
+                do { try netlink.addRoute(network.description, interfaceIndex: index, table: table) } catch {
                     throw .platform(step: "adding route \(network) via \(name)", error)
                 }
             }
         }
-    }
-
-    private func teardown(netlink: RouteNetlink?, tun: TUNDevice) {
-        if let netlink {
-            gateway?.stopRouting(netlink)
-            if let (mark, table) = defaultRouting { GatewayRouting.removeRules(netlink, mark: mark, table: table) }
-        }
-        guard let netlink else { tun.close(); return }
-        if let index = try? netlink.interfaceIndex(named: tun.name) {
-            for (route, table) in installedRoutes.reversed() {
-                do { try netlink.removeRoute(route, interfaceIndex: index, table: table) } catch {
-                    log.warning("removing route \(route): \(error)")
-                }
-            }
-            for address in installedAddresses.reversed() {
-                do { try netlink.removeAddress(address, interfaceIndex: index) } catch {
-                    log.warning("removing address \(address): \(error)")
-                }
-            }
-        }
-        // Closing a non-persistent TUN device deletes the interface with it.
-        tun.close()
     }
 }
 

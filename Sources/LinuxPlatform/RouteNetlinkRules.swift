@@ -8,29 +8,33 @@ extension RouteNetlink {
     /// ignores answers whose prefix is that short or shorter
     /// (`ip rule add table main suppress_prefixlength 0`). `family` is
     /// AF_INET or AF_INET6. Adding an identical rule again succeeds without
-    /// creating a duplicate.
+    /// creating a duplicate and returns false: the rule was there already (and
+    /// belongs to whoever put it there).
+    /// `inputInterface` limits the rule to packets arriving on that interface (`iif NAME`).
+    @discardableResult
     public func addRule(
-        family: Int32, fwmarkNot: UInt32?, table: UInt32, priority: UInt32?, suppressPrefixLength: Int?
-    ) throws(PlatformError) {
+        family: Int32, fwmarkNot: UInt32?, table: UInt32, priority: UInt32?, suppressPrefixLength: Int?, inputInterface: String? = nil, fwmark: UInt32? = nil
+    ) throws(PlatformError) -> Bool {
         try changeRule(
             family: family, fwmarkNot: fwmarkNot, table: table, priority: priority,
-            suppressPrefixLength: suppressPrefixLength, adding: true)
+            suppressPrefixLength: suppressPrefixLength, inputInterface: inputInterface, fwmark: fwmark, adding: true)
     }
 
     /// Removes the rule that `addRule` with the same arguments added. Removing
     /// a rule that is not there succeeds.
     public func removeRule(
-        family: Int32, fwmarkNot: UInt32?, table: UInt32, priority: UInt32?, suppressPrefixLength: Int?
+        family: Int32, fwmarkNot: UInt32?, table: UInt32, priority: UInt32?, suppressPrefixLength: Int?, inputInterface: String? = nil, fwmark: UInt32? = nil
     ) throws(PlatformError) {
-        try changeRule(
+        _ = try changeRule(
             family: family, fwmarkNot: fwmarkNot, table: table, priority: priority,
-            suppressPrefixLength: suppressPrefixLength, adding: false)
+            suppressPrefixLength: suppressPrefixLength, inputInterface: inputInterface, fwmark: fwmark, adding: false)
     }
 
     private func changeRule(
-        family: Int32, fwmarkNot: UInt32?, table: UInt32, priority: UInt32?, suppressPrefixLength: Int?, adding: Bool
-    ) throws(PlatformError) {
-        let description = Self.ruleText(family: family, fwmarkNot: fwmarkNot, table: table, priority: priority, suppressPrefixLength: suppressPrefixLength)
+        family: Int32, fwmarkNot: UInt32?, table: UInt32, priority: UInt32?, suppressPrefixLength: Int?, inputInterface: String?, fwmark: UInt32?, adding: Bool
+    ) throws(PlatformError) -> Bool {
+        let description = Self.ruleText(family: family, fwmarkNot: fwmarkNot, table: table, priority: priority,
+                                        suppressPrefixLength: suppressPrefixLength, inputInterface: inputInterface, fwmark: fwmark)
         let action = (adding ? "adding rule " : "removing rule ") + description
         let call = adding ? "rtnl_rule_add" : "rtnl_rule_delete"
         guard family == AF_INET || family == AF_INET6 else {
@@ -51,6 +55,19 @@ extension RouteNetlink {
         rtnl_rule_set_action(rule, UInt8(FR_ACT_TO_TBL))
         if let priority {
             rtnl_rule_set_prio(rule, priority)
+        }
+        if let inputInterface {
+            try validateInterfaceName(inputInterface)
+            _ = rtnl_rule_set_iif(rule, inputInterface)
+        }
+        // The kernel's invert flag negates the whole selector, so "not fwmark" and "iif" or a
+        // positive fwmark cannot share a rule.
+        guard fwmarkNot == nil || (inputInterface == nil && fwmark == nil) else {
+            throw PlatformError(call: call, errno: EINVAL, message: "\(action) failed: a \"not fwmark\" rule cannot also match iif or fwmark")
+        }
+        if let fwmark {
+            rtnl_rule_set_mark(rule, fwmark)
+            rtnl_rule_set_mask(rule, UInt32.max)
         }
         if let fwmarkNot {
             rtnl_rule_set_mark(rule, fwmarkNot)
@@ -77,13 +94,13 @@ extension RouteNetlink {
                 throw Self.failure(call: "nla_put_u32(FRA_SUPPRESS_PREFIXLEN)", code: putResult, action: action)
             }
         }
-        try withSocket { socket throws(PlatformError) in
+        return try withSocket { socket throws(PlatformError) -> Bool in
             // nl_send_sync sends, waits for the kernel's acknowledgement and frees the message.
             let result = nl_send_sync(socket, message)
-            if result >= 0 { return }
+            if result >= 0 { return true }
             let nle = -result
-            if adding, nle == NLE_EXIST { return }
-            if !adding, nle == NLE_OBJ_NOTFOUND { return }
+            if adding, nle == NLE_EXIST { return false }
+            if !adding, nle == NLE_OBJ_NOTFOUND { return false }
             throw Self.failure(
                 call: call, code: result, action: action,
                 invalid: "the kernel rejected the rule: check the table and priority values")
@@ -91,12 +108,49 @@ extension RouteNetlink {
     }
 
     /// The rule as `ip rule` would write it, for messages.
-    static func ruleText(family: Int32, fwmarkNot: UInt32?, table: UInt32, priority: UInt32?, suppressPrefixLength: Int?) -> String {
+    public static func ruleText(family: Int32, fwmarkNot: UInt32?, table: UInt32, priority: UInt32?, suppressPrefixLength: Int?,
+                                inputInterface: String? = nil, fwmark: UInt32? = nil) -> String {
         var words = [family == AF_INET6 ? "-6" : "-4"]
         if let priority { words.append("priority \(priority)") }
+        if let inputInterface { words.append("iif \(inputInterface)") }
+        if let fwmark { words.append("fwmark \(fwmark)") }
         if let fwmarkNot { words.append("not fwmark \(fwmarkNot)") }
         words.append(table == mainTable ? "table main" : "table \(table)")
         if let suppressPrefixLength { words.append("suppress_prefixlength \(suppressPrefixLength)") }
         return "\"" + words.joined(separator: " ") + "\""
+    }
+}
+
+/// A policy routing rule as the kernel lists it (the parts that say who uses what).
+public struct InstalledRule: Sendable, Equatable {
+    public var priority: UInt32
+    public var table: UInt32
+    public var mark: UInt32
+
+    public init(priority: UInt32, table: UInt32, mark: UInt32) {
+        self.priority = priority
+        self.table = table
+        self.mark = mark
+    }
+}
+
+extension RouteNetlink {
+    /// Every policy routing rule of `family` (AF_INET or AF_INET6) in this network namespace.
+    public func rules(family: Int32) throws(PlatformError) -> [InstalledRule] {
+        try withSocket { socket throws(PlatformError) -> [InstalledRule] in
+            var cache: OpaquePointer?
+            let result = rtnl_rule_alloc_cache(socket, family, &cache)
+            guard result >= 0, let cache else {
+                throw Self.failure(call: "rtnl_rule_alloc_cache", code: result, action: "listing policy routing rules")
+            }
+            defer { nl_cache_free(cache) }
+            var out: [InstalledRule] = []
+            var object = nl_cache_get_first(cache)
+            while let rule = object {
+                out.append(InstalledRule(priority: rtnl_rule_get_prio(rule), table: rtnl_rule_get_table(rule), mark: rtnl_rule_get_mark(rule)))
+                object = nl_cache_get_next(rule)
+            }
+            return out
+        }
     }
 }

@@ -59,20 +59,25 @@ struct Pubkey: ParsableCommand {
 struct Up: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Bring up a tunnel from a wg-quick style CONFIG and run it in the foreground.",
-        discussion: "SIGINT or SIGTERM removes the interface, its addresses and routes, and exits 0.")
+        discussion: """
+            CONFIG is a file (the interface is named after it: /etc/warren/wg0.conf makes wg0) or a bare \
+            name (wg0 reads /etc/warren/wg0.conf), as with wg-quick. SIGINT or SIGTERM removes the \
+            interface, its addresses and routes, and exits 0.
+            """)
 
-    @Option(name: .long, help: "Name of the TUN interface to create.")
-    var interface: String = AgentOptions.defaultInterface
+    @Option(name: .long, help: "Name of the TUN interface to create (default: the config file's name without .conf).")
+    var interface: String?
 
     @Option(name: .long, help: "State directory.")
     var stateDir: String = AgentOptions.defaultStateDirectory
 
-    @Argument(help: "The configuration file.")
+    @Argument(help: "The configuration file, or an interface name for /etc/warren/NAME.conf.")
     var config: String
 
     func run() throws {
-        let options = AgentOptions(configPath: config, interfaceName: interface, stateDirectory: stateDir)
         do {
+            let (path, name) = try InterfaceName.resolve(config: config, explicit: interface)
+            let options = AgentOptions(configPath: path, interface: name, stateDirectory: stateDir)
             let agent = try TunnelAgent.load(options: options)
             let code = try agent.run()
             Glibc.exit(code)
@@ -84,20 +89,26 @@ struct Up: ParsableCommand {
 
 struct Down: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Stop an interface's agent and remove everything it installed, kill switch included (also after a crash).")
+        abstract: "Stop an interface's agent and remove everything it installed, kill switch included (also after a crash).",
+        discussion: "Without --interface it acts on the only running agent; with none or several running it lists them and changes nothing.")
 
-    @Option(name: .long, help: "Interface to take down.")
-    var interface: String = AgentOptions.defaultInterface
+    @Option(name: .long, help: "Interface to take down (default: the only running agent).")
+    var interface: String?
 
     @Option(name: .long, help: "State directory the agent used.")
     var stateDir: String = AgentOptions.defaultStateDirectory
 
     func run() throws {
-        let result = Agent.Down.run(interface: interface, stateDirectory: stateDir)
-        if result.stoppedAgent { print("stopped the agent of \(interface)") }
-        for line in result.removed { print("removed \(line)") }
-        if !result.stoppedAgent && result.removed.isEmpty { print("nothing to remove for \(interface)") }
-        if result.removed.contains(where: { $0.hasPrefix("FAILED") }) { Glibc.exit(1) }
+        do {
+            let name = try interface.map { name throws(AgentError) in try InterfaceName(name) } ?? RunningAgents.only(command: "down")
+            let result = try Agent.Down.run(interface: name, stateDirectory: stateDir)
+            if result.stoppedAgent { print("stopped the agent of \(name)") }
+            for line in result.removed { print("removed \(line)") }
+            if !result.stoppedAgent && result.removed.isEmpty { print("nothing left to remove for \(name)") }
+            if result.failed { Glibc.exit(1) }
+        } catch {
+            fail("\(error)")
+        }
     }
 }
 
@@ -151,30 +162,51 @@ struct Wallet: ParsableCommand {
 }
 
 struct Status: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Show a running agent's interface and peers (like `wg show`).")
+    static let configuration = CommandConfiguration(
+        abstract: "Show a running agent's interface and peers (like `wg show`).",
+        discussion: "Without --interface it shows every running agent (with --json: one object for one agent, an array for several).")
 
-    @Option(name: .long, help: "Interface of the agent to ask.")
-    var interface: String = AgentOptions.defaultInterface
+    @Option(name: .long, help: "Interface of the agent to ask (default: every running agent).")
+    var interface: String?
 
     @Flag(name: .long, help: "Print JSON.")
     var json = false
 
     func run() throws {
-        let path = AgentOptions.controlSocketPath(interface: interface)
-        let response: [UInt8]
+        let names: [String]
         do {
-            response = try ControlSocketClient.request(path: path, line: "status")
+            if let interface {
+                names = [try InterfaceName(interface).text]
+            } else {
+                names = RunningAgents.inThisNamespace()
+                guard !names.isEmpty else {
+                    throw AgentError.usage("no warren agent is running (none holds a lock in \(AgentOptions.defaultRunDirectory)): start one with `warren up CONFIG`")
+                }
+            }
         } catch {
             fail("\(error)")
         }
+        var answers: [(path: String, bytes: [UInt8])] = []
+        for name in names {
+            let path = AgentOptions.controlSocketPath(interface: name)
+            do {
+                answers.append((path, try ControlSocketClient.request(path: path, line: "status")))
+            } catch {
+                fail("\(error)")
+            }
+        }
         if json {
-            print(String(decoding: response, as: UTF8.self))
+            let objects = answers.map { String(decoding: $0.bytes, as: UTF8.self) }
+            print(objects.count == 1 ? objects[0] : "[" + objects.joined(separator: ",") + "]")
             return
         }
-        guard let status = AgentStatus.decode(response) else {
-            fail("the agent at \(path) sent an answer this warren cannot read: is it the same version?")
+        for (index, answer) in answers.enumerated() {
+            guard let status = AgentStatus.decode(answer.bytes) else {
+                fail("the agent at \(answer.path) sent an answer this warren cannot read: is it the same version?")
+            }
+            if index > 0 { print("") }
+            print(status.text(nowUnixSeconds: UInt64(time(nil))), terminator: "")
         }
-        print(status.text(nowUnixSeconds: UInt64(time(nil))), terminator: "")
     }
 }
 

@@ -6,14 +6,14 @@ import WireGuard
 
 @Suite struct GatewayRulesetTests {
     func ruleset(killSwitch: Bool = true, ipv6: Bool = false) -> GatewayRuleset {
-        GatewayRuleset(tunnelInterface: "wg-gw", lanInterfaces: ["lan0", "lan1"], killSwitch: killSwitch, tunnelIPv6: ipv6,
+        GatewayRuleset(table: GatewayRuleset.tableName(for: try! InterfaceName("wg-gw")), tunnelInterface: "wg-gw", lanInterfaces: ["lan0", "lan1"], killSwitch: killSwitch, tunnelIPv6: ipv6,
                        bypass: [IPPrefix(parsing: "192.168.50.7")!, IPPrefix(parsing: "fd50::7")!],
                        dnsV4: IPAddress(parsing: "10.64.0.1"), dnsV6: IPAddress(parsing: "fd64::1"), firewallMark: 0xca6c, mtu: 1420)
     }
 
     @Test func replacesTheTableInOneTransaction() {
         let text = ruleset().text()
-        #expect(text.hasPrefix("add table inet warren\ndelete table inet warren\ntable inet warren {\n"))
+        #expect(text.hasPrefix("add table inet warren_wg_2dgw\ndelete table inet warren_wg_2dgw\ntable inet warren_wg_2dgw {\n"))
     }
 
     @Test func killSwitchDropsLANTrafficNotGoingToTheTunnel() {
@@ -97,7 +97,7 @@ extension String {
 }
 
 @Suite struct ProviderRulesetTests {
-    let ruleset = ProviderRuleset(tunnelInterface: "wpv", wanInterface: "wan0",
+    let ruleset = ProviderRuleset(table: "inet warren_provider_wpv", tunnelInterface: "wpv", wanInterface: "wan0",
                                   pool: [IPPrefix(parsing: "10.99.0.0/24")!, IPPrefix(parsing: "fd99::/64")!],
                                   dnsAddresses: [IPAddress(parsing: "10.99.0.1")!, IPAddress(parsing: "fd99::1")!])
 

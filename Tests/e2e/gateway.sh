@@ -70,33 +70,36 @@ rules_installed() { # rules_installed -4|-6 — the agent's policy routing is th
 	echo "table 51820: $routes"
 	grep -Eq '^32764:.*suppress_prefixlength 0' <<<"$rules" || { echo "no rule 32764 lookup main suppress_prefixlength 0 ($fam)"; return 1; }
 	grep -Eq '^32765:.*not .*fwmark 0xca6c .*lookup 51820' <<<"$rules" || { echo "no rule 32765 not fwmark 0xca6c lookup 51820 ($fam)"; return 1; }
+	grep -Eq "^32697:.*fwmark 0xca6c lookup main" <<<"$rules" || { echo "no rule 32697 fwmark 0xca6c lookup main ($fam)"; return 1; }
+	grep -Eq "^32699:.*iif $WH_LAN lookup 51820" <<<"$rules" || { echo "no rule 32699 iif $WH_LAN lookup 51820 ($fam)"; return 1; }
 	grep -Eq "^default dev $WH_TUN" <<<"$routes" || { echo "no default route via $WH_TUN in table 51820 ($fam)"; return 1; }
-	echo "rules 32764/32765 and table 51820 default via $WH_TUN ($fam)"
+	echo "rules 32697-32699 (iif $WH_LAN), 32764/32765 and table 51820 default via $WH_TUN ($fam)"
 }
-rules_once() { # rules_once -4|-6 — the agent's two rules, not duplicated
-	local fam=$1 rules n1 n2
+rules_once() { # rules_once -4|-6 — the agent's rules, not duplicated: the LAN pair and the host pair
+	local fam=$1 rules n1 n2 n3
 	rules=$(ip -n "$WH_GW" "$fam" rule show)
 	n1=$(grep -c 'suppress_prefixlength 0' <<<"$rules")
 	n2=$(grep -c 'fwmark 0xca6c' <<<"$rules")
-	if [[ $n1 == 1 && $n2 == 1 ]]; then
-		echo "one suppress_prefixlength rule, one fwmark rule ($fam)"
+	n3=$(grep -c "iif $WH_LAN lookup 51820" <<<"$rules")
+	if [[ $n1 == 2 && $n2 == 2 && $n3 == 1 ]]; then
+		echo "two suppress_prefixlength rules, two fwmark rules, one iif $WH_LAN rule ($fam)"
 		return 0
 	fi
 	echo "$rules"
-	echo "$n1 suppress_prefixlength rule(s) and $n2 fwmark rule(s) ($fam), expected one each"
+	echo "$n1 suppress_prefixlength rule(s), $n2 fwmark rule(s), $n3 iif $WH_LAN rule(s) ($fam), expected 2, 2, 1"
 	return 1
 }
 nft_table_exists() {
-	if ip netns exec "$WH_GW" nft list table inet warren >/dev/null 2>&1; then
-		echo "nft table inet warren is there"
+	if ip netns exec "$WH_GW" nft list table inet "$WH_TABLE" >/dev/null 2>&1; then
+		echo "nft table inet $WH_TABLE is there"
 		return 0
 	fi
-	echo "no nft table inet warren"
+	echo "no nft table inet $WH_TABLE"
 	return 1
 }
 counter_grew() { # counter_grew NAME BEFORE — via nft (the agent may be dead)
 	local now
-	now=$(nft_counter "$WH_GW" inet warren "$1") || { echo "cannot read counter $1"; return 1; }
+	now=$(nft_counter "$WH_GW" inet "$WH_TABLE" "$1") || { echo "cannot read counter $1"; return 1; }
 	if [[ $now -gt $2 ]]; then
 		echo "nft counter $1: $2 → $now packets"
 		return 0
@@ -289,7 +292,7 @@ if check "$c: warren up as gateway (LAN = $WH_LAN, Bypass = $WH_C2_4, IPv6 defau
 		wh_seen_as "$WH_CLIENT" "http://$WH_WEB4/" "$WH_EXIT4" 30
 
 	c="2c: agent killed (SIGKILL)"
-	ks0=$(nft_counter "$WH_GW" inet warren killswitch_dropped)
+	ks0=$(nft_counter "$WH_GW" inet "$WH_TABLE" killswitch_dropped)
 	check "$c: agent killed, $WH_TUN gone with it" gw_kill
 	check "$c: the nft table stays" nft_table_exists
 	check "$c: 5 s of client pings, TCP and DNS" leak_window 2c 5
@@ -362,7 +365,7 @@ if check "$c: warren up (KillSwitch = on, IPv6 = block)" gw_start "$E2E_TMP/gw3.
 	check "$c: the nft table stays" nft_table_exists
 	check "$c: rules and table 51820 removed" policy_routing_gone
 	check "$c: ip_forward restored to 1" sysctl_is "$WH_GW" net.ipv4.ip_forward 1
-	ks0=$(nft_counter "$WH_GW" inet warren killswitch_dropped)
+	ks0=$(nft_counter "$WH_GW" inet "$WH_TABLE" killswitch_dropped)
 	check "$c: 5 s of client pings, TCP and DNS" leak_window 8 5
 	check "$c: the client's traffic reached $WH_LAN" client_tried 8
 	check "$c: nothing of the client's on $WH_WAN" wh_wan_clean "$E2E_TMP/8-wan.pcap"
@@ -403,7 +406,7 @@ if check "$c: warren up" gw_start "$E2E_TMP/gw4.conf"; then
 	check "$c: the first agent still runs" node_alive GW
 	check "$c: status still shows the kill switch for lan0" gw_status_is 'lan=["lan0"]' killSwitch=true killSwitchArmed=true
 	check "$c: the first agent killed (SIGKILL)" gw_kill
-	ks0=$(nft_counter "$WH_GW" inet warren killswitch_dropped 2>/dev/null || echo 0)
+	ks0=$(nft_counter "$WH_GW" inet "$WH_TABLE" killswitch_dropped 2>/dev/null || echo 0)
 	check "$c: 5 s of client pings, TCP and DNS" leak_window 9 5
 	check "$c: the client's traffic reached $WH_LAN" client_tried 9
 	check "$c: the kill switch held: nothing of the client's on $WH_WAN" wh_wan_clean "$E2E_TMP/9-wan.pcap"
@@ -413,5 +416,181 @@ if check "$c: warren up" gw_start "$E2E_TMP/gw4.conf"; then
 	check "$c: ip_forward back to 1" sysctl_is "$WH_GW" net.ipv4.ip_forward 1
 fi
 node_stop GW 5 >/dev/null 2>&1
+
+# =============================================================================== phase 5
+# Two gateways on two interfaces (A = the real one, B on a second LAN): no command aimed at
+# one name, a wrong name, no name or without privilege, and no second agent of any role, may
+# touch the other's table, rules or sysctls.
+set_forwarding 0 0
+ip -n "$WH_GW" link add lanb type dummy 2>/dev/null
+ip -n "$WH_GW" link set lanb up
+IF_B="wgb$$" IF_C="wgc$$"
+B_TABLE=$(warren_table "$IF_B")
+B_STATE="$E2E_TMP/state-B"
+wh_gateway_conf "$E2E_TMP/gw5a.conf" killswitch=on
+wh_gateway_conf "$E2E_TMP/gw5b.conf" lan=lanb killswitch=on port=$((WH_PORT + 1))
+# C: a plain tunnel with a default route (policy routing of its own), no gateway.
+{
+	echo "[Interface]"; echo "PrivateKey = $(genkey)"; echo "Address = 10.255.9.2/32"; echo "ListenPort = $((WH_PORT + 2))"
+	echo; echo "[Peer]"; echo "PublicKey = $WH_EXIT_PUB"; echo "Endpoint = $WH_EXIT4:$WH_PORT"; echo "AllowedIPs = 0.0.0.0/0"
+} >"$E2E_TMP/plain5c.conf"
+chmod 600 "$E2E_TMP/plain5c.conf"
+
+gw_state_snapshot() { # the host state of both gateways, one line per item, sorted
+	{
+		ip netns exec "$WH_GW" nft list tables
+		ip -n "$WH_GW" -4 rule show
+		ip -n "$WH_GW" -6 rule show
+		ip -n "$WH_GW" -4 route show table all | grep -v '^local\|^broadcast\|^multicast' | grep -E 'table (5182[0-9])'
+		sysctl_value() { ip netns exec "$WH_GW" sysctl -n "$1"; }
+		echo "ip_forward=$(sysctl_value net.ipv4.ip_forward) src_valid_mark=$(sysctl_value net.ipv4.conf.all.src_valid_mark)"
+	} 2>&1 | sort
+}
+state_unchanged() { # state_unchanged FILE — the snapshot equals the one saved in FILE
+	local now
+	now=$(gw_state_snapshot)
+	if [[ $now != "$(cat "$1")" ]]; then
+		diff <(cat "$1") <(echo "$now")
+		echo "host state changed"
+		return 1
+	fi
+	echo "host state unchanged ($(wc -l <"$1") lines: tables, rules, routes, sysctls)"
+}
+warren_in_gw() { ip netns exec "$WH_GW" timeout 30 "$WARREN" "$@"; }
+cmd_fails_saying() { # cmd_fails_saying TEXT cmd... — exits non-zero and prints TEXT
+	local text=$1 out rc; shift
+	out=$("$@" 2>&1)
+	rc=$?
+	echo "$out" | tail -n 3
+	[[ $rc != 0 ]] || { echo "exited 0, expected a failure"; return 1; }
+	grep -qF -- "$text" <<<"$out" || { echo "the message does not say: $text"; return 1; }
+	echo "failed with status $rc and said: $text"
+}
+nobody_in_gw() { ip netns exec "$WH_GW" setpriv --reuid=65534 --regid=65534 --clear-groups "$WARREN" "$@"; }
+table_there() { # table_there NAME
+	ip netns exec "$WH_GW" nft list table inet "$1" >/dev/null 2>&1 && echo "table inet $1 is there" && return 0
+	echo "no table inet $1"
+	return 1
+}
+two_gateways_rules() { # A's and B's rules, each LAN to its own table
+	local r
+	r=$(ip -n "$WH_GW" -4 rule show)
+	echo "$r"
+	[[ $(grep -c suppress_prefixlength <<<"$r") == 4 ]] || { echo "expected 4 suppress_prefixlength rules"; return 1; }
+	grep -q "iif $WH_LAN lookup 51820" <<<"$r" || { echo "no iif $WH_LAN rule to 51820"; return 1; }
+	grep -q "iif lanb lookup 51821" <<<"$r" || { echo "no iif lanb rule to 51821"; return 1; }
+	grep -q "not from all fwmark 0xca6c lookup 51820" <<<"$r" && grep -q "not from all fwmark 0xca6d lookup 51821" <<<"$r" ||
+		{ echo "expected a host rule per gateway"; return 1; }
+	echo "each gateway: its LAN rule, its host rule, its own suppress rules"
+}
+rule_count() { { ip -n "$WH_GW" -4 rule show; ip -n "$WH_GW" -6 rule show; } | wc -l; }
+
+c="10: two gateways"
+rules0=$(rule_count)
+if check "$c: gateway A up on $WH_TUN" gw_start "$E2E_TMP/gw5a.conf" &&
+	check "$c: gateway B up on $IF_B (LAN lanb)" node_start B warren "$WH_GW" "$IF_B" "$E2E_TMP/gw5b.conf"; then
+	check "$c: A's client seen as $WH_EXIT4" wh_seen_as "$WH_CLIENT" "http://$WH_WEB4/" "$WH_EXIT4" 20
+	check "$c: A's table inet $WH_TABLE" table_there "$WH_TABLE"
+	check "$c: B's table inet $B_TABLE" table_there "$B_TABLE"
+	check "$c: B has its own mark and table (51821)" bash -c "ip netns exec $WH_GW timeout 5 $WARREN status --interface $IF_B --json | grep -q '\"table\":51821'"
+	check "$c: two pairs of IPv4 rules per gateway (LAN and host)" two_gateways_rules
+	gw_state_snapshot >"$E2E_TMP/10-state"
+
+	check "$c: down --interface typo fails, names the running agents" cmd_fails_saying "no warren interface named typo" \
+		warren_in_gw down --interface typo --state-dir "$GW_STATE"
+	check "$c: ... and changed nothing" state_unchanged "$E2E_TMP/10-state"
+	check "$c: bare down with two agents fails and lists both" cmd_fails_saying "$IF_B" warren_in_gw down --state-dir "$GW_STATE"
+	check "$c: ... and changed nothing" state_unchanged "$E2E_TMP/10-state"
+	check "$c: down --interface ../../etc/x refused" cmd_fails_saying "not a valid interface name" warren_in_gw down --interface ../../etc/x
+	check "$c: status --interface ../../etc/x refused" cmd_fails_saying "not a valid interface name" warren_in_gw status --interface ../../etc/x
+	check "$c: unprivileged down fails naming CAP_NET_ADMIN" cmd_fails_saying "CAP_NET_ADMIN" \
+		nobody_in_gw down --interface "$WH_TUN" --state-dir "$GW_STATE"
+	check "$c: unprivileged status fails (root-only socket)" cmd_fails_saying "root" \
+		nobody_in_gw status --interface "$WH_TUN"
+	check "$c: ... and changed nothing" state_unchanged "$E2E_TMP/10-state"
+	check "$c: bare status shows both" bash -c "out=\$(ip netns exec $WH_GW $WARREN status); grep -q 'interface: $WH_TUN' <<<\"\$out\" && grep -q 'interface: $IF_B' <<<\"\$out\" && echo both shown"
+	check "$c: bare status --json is an array of 2" bash -c "ip netns exec $WH_GW $WARREN status --json | $PYTHON -c 'import json,sys; d=json.load(sys.stdin); assert isinstance(d, list) and len(d) == 2, d; print(\"2 objects\")'"
+	check "$c: a second up for A is refused" cmd_fails_saying "another warren agent" \
+		warren_in_gw up --interface "$WH_TUN" --state-dir "$GW_STATE" "$E2E_TMP/gw5b.conf"
+	check "$c: ... and changed nothing" state_unchanged "$E2E_TMP/10-state"
+
+	# A plain tunnel with its own default route starts and stops beside the gateways.
+	if check "$c: plain tunnel C up (default route, policy routing)" node_start C warren "$WH_GW" "$IF_C" "$E2E_TMP/plain5c.conf"; then
+		check "$c: C's rules have their own table (51822)" bash -c "ip -n $WH_GW -4 rule show | grep -q 'lookup 51822' && echo 'rule for table 51822'"
+		check "$c: C stops with SIGTERM" node_stop C 10
+	fi
+	check "$c: ... A's and B's state unchanged after C" state_unchanged "$E2E_TMP/10-state"
+	check "$c: A's client still seen as $WH_EXIT4" wh_seen_as "$WH_CLIENT" "http://$WH_WEB4/" "$WH_EXIT4" 10
+
+	check "$c: B stops with SIGTERM (its kill switch stays)" node_stop B 10
+	check "$c: B's table stays" table_there "$B_TABLE"
+	check "$c: A's table, rules and ip_forward=1 untouched" bash -c "ip netns exec $WH_GW nft list table inet $WH_TABLE >/dev/null && ip -n $WH_GW -4 rule show | grep -q 'lookup 51820' && [[ \$(ip netns exec $WH_GW sysctl -n net.ipv4.ip_forward) == 1 ]] && echo 'A intact'"
+	check "$c: warren down --interface $IF_B" warren_in_gw down --interface "$IF_B" --state-dir "$B_STATE"
+	check "$c: B's table gone" bash -c "! ip netns exec $WH_GW nft list table inet $B_TABLE 2>/dev/null && echo gone"
+	check "$c: A still armed, routed and forwarding" bash -c "ip netns exec $WH_GW nft list table inet $WH_TABLE >/dev/null && ip -n $WH_GW -4 rule show | grep -q 'lookup 51820' && [[ \$(ip netns exec $WH_GW sysctl -n net.ipv4.ip_forward) == 1 ]] && echo 'A intact'"
+	check "$c: A's status: kill switch armed" gw_status_is killSwitchArmed=true
+	check "$c: A's client still seen as $WH_EXIT4" wh_seen_as "$WH_CLIENT" "http://$WH_WEB4/" "$WH_EXIT4" 10
+	gw_pid=${NODE_PID[GW]}
+	check "$c: bare warren down takes down the only agent (A)" warren_in_gw down --state-dir "$GW_STATE"
+	check "$c: A exits" wait_for 15 "agent $gw_pid to exit" bash -c "! kill -0 $gw_pid"
+	wait "$gw_pid" 2>/dev/null
+	unset "NODE_PID[GW]"
+	check "$c: nothing of A left" wh_gateway_clean
+	check "$c: as many rules as before both" bash -c "[[ \$({ ip -n $WH_GW -4 rule show; ip -n $WH_GW -6 rule show; } | wc -l) == $rules0 ]] && echo '$rules0 rules'"
+	check "$c: ip_forward back to 0, src_valid_mark 0" bash -c "[[ \$(ip netns exec $WH_GW sysctl -n net.ipv4.ip_forward) == 0 && \$(ip netns exec $WH_GW sysctl -n net.ipv4.conf.all.src_valid_mark) == 0 ]] && echo restored"
+	check "$c: bare down with nothing running fails" cmd_fails_saying "no warren agent is running" warren_in_gw down --state-dir "$GW_STATE"
+fi
+node_stop B 5 >/dev/null 2>&1
+node_stop C 5 >/dev/null 2>&1
+node_stop GW 5 >/dev/null 2>&1
+
+# =============================================================================== phase 6
+# A start that fails after it changed the host undoes it all but the kill switch (the LAN stays
+# closed until `warren down`). The failure: the control socket's path is taken by a directory.
+set_forwarding 0 0
+c="11: failed start"
+mkdir -p "/run/warren/$WH_TUN.sock"
+fails_to_start() {
+	local out rc
+	out=$(ip netns exec "$WH_GW" timeout 20 "$WARREN" up --interface "$WH_TUN" --state-dir "$GW_STATE" "$E2E_TMP/gw5a.conf" 2>&1)
+	rc=$?
+	echo "$out" | tail -n 4
+	[[ $rc != 0 && $rc != 124 ]] || { echo "warren up exited with status $rc, expected a failure"; return 1; }
+	grep -q "control socket" <<<"$out" || { echo "the error does not name the control socket"; return 1; }
+	echo "warren up failed (status $rc) at the control socket"
+}
+check "$c: warren up fails at the control socket" fails_to_start
+rmdir "/run/warren/$WH_TUN.sock" 2>/dev/null
+check "$c: no rules or routes left" policy_routing_gone
+check "$c: ip_forward restored to 0" sysctl_is "$WH_GW" net.ipv4.ip_forward 0
+check "$c: src_valid_mark restored to 0" sysctl_is "$WH_GW" net.ipv4.conf.all.src_valid_mark 0
+check "$c: $WH_TUN gone" bash -c "! ip -n $WH_GW link show dev $WH_TUN 2>/dev/null && echo gone"
+check "$c: the kill switch stays (LAN closed)" nft_table_exists
+check "$c: warren down removes it" gw_down
+check "$c: nothing left behind" wh_gateway_clean
+
+# =============================================================================== phase 7
+# Names follow wg-quick: a config file names its interface; a bare name means /etc/warren/NAME.conf.
+c="12: names"
+IF_N="wgn$$"
+mkdir -p "$E2E_TMP/names"
+cp "$E2E_TMP/plain5c.conf" "$E2E_TMP/names/$IF_N.conf"
+chmod 644 "$E2E_TMP/names/$IF_N.conf"
+named_by_file() {
+	ip netns exec "$WH_GW" env --default-signal=INT "$WARREN" up --state-dir "$E2E_TMP/state-N" "$E2E_TMP/names/$IF_N.conf" \
+		>"$E2E_TMP/names.log" 2>&1 &
+	NODE_PID[N]=$! NODE_NS[N]=$WH_GW NODE_IF[N]=$IF_N NODE_LOG[N]="$E2E_TMP/names.log" NODE_KIND[N]=warren
+	wait_for 20 "$IF_N to come up" link_is_up "$WH_GW" "$IF_N"
+}
+check "$c: warren up DIR/$IF_N.conf creates $IF_N" named_by_file
+check "$c: a config readable by others is warned about" wait_for 5 "the warning" grep -q "readable by others" "$E2E_TMP/names.log"
+check "$c: bare status finds it (the only agent)" bash -c "ip netns exec $WH_GW timeout 5 $WARREN status | grep -q 'interface: $IF_N' && echo found"
+check "$c: warren down --interface $IF_N" warren_in_gw down --interface "$IF_N" --state-dir "$E2E_TMP/state-N"
+check "$c: $IF_N gone" wait_for 10 "$IF_N to go" bash -c "! ip -n $WH_GW link show dev $IF_N 2>/dev/null"
+node_stop N 5 >/dev/null 2>&1
+check "$c: warren up wgq$$ looks for /etc/warren/wgq$$.conf" cmd_fails_saying "/etc/warren/wgq$$.conf" \
+	warren_in_gw up --state-dir "$E2E_TMP/state-N" "wgq$$"
+check "$c: a file name that is no interface name needs --interface" cmd_fails_saying "--interface" \
+	warren_in_gw up --state-dir "$E2E_TMP/state-N" "$E2E_TMP/names/this name is far too long.conf"
 
 summary

@@ -667,6 +667,17 @@ pcap_read() {
 }
 
 # nft_counter NS FAMILY TABLE NAME — packets of a named nftables counter
+# warren_table NAME — the name (without family) of the gateway's nftables table for interface
+# NAME: "warren_" and the name with every character but letters and digits written _xx (hex).
+warren_table() {
+	local name=$1 out="" c i
+	for ((i = 0; i < ${#name}; i++)); do
+		c=${name:i:1}
+		if [[ $c == [A-Za-z0-9] ]]; then out+=$c; else out+=$(printf '_%02x' "'$c"); fi
+	done
+	echo "warren_${2:+$2_}$out"
+}
+
 nft_counter() {
 	ip netns exec "$1" nft -j list counter "$2" "$3" "$4" | "$PYTHON" -c '
 import json, sys
@@ -739,6 +750,7 @@ WH_GT4=10.64.0.2 WH_GT6=fd64::2 # the gateway's
 WH_PORT=51820
 WH_LAN=lan0 WH_WAN=wan0
 WH_TUN="wgw$$" WH_XIF="wgx$$"
+WH_TABLE=$(warren_table "$WH_TUN")
 
 wh_topo_up() {
 	local ns
@@ -959,11 +971,11 @@ pcap_count_at_least() {
 }
 
 # wh_gateway_clean — nothing of a gateway agent left in the gw namespace: no nft table
-# "inet warren", no ip rule mentioning the mark, table 51820 or suppress_prefixlength, no
+# "inet $WH_TABLE", no ip rule mentioning the mark, table 51820 or suppress_prefixlength, no
 # route in table 51820, no TUN device.
 wh_gateway_clean() {
 	local bad=() out
-	ip netns exec "$WH_GW" nft list table inet warren >/dev/null 2>&1 && bad+=("nft table inet warren still there")
+	ip netns exec "$WH_GW" nft list table inet "$WH_TABLE" >/dev/null 2>&1 && bad+=("nft table inet $WH_TABLE still there")
 	out=$({ ip -n "$WH_GW" -4 rule show; ip -n "$WH_GW" -6 rule show; } 2>&1 | grep -E '0xca6c|51820|suppress_prefixlength')
 	[[ -n $out ]] && bad+=("ip rules left: $(tr '\n' ';' <<<"$out")")
 	out=$({ ip -n "$WH_GW" -4 route show table 51820; ip -n "$WH_GW" -6 route show table 51820; } 2>/dev/null)
@@ -973,7 +985,7 @@ wh_gateway_clean() {
 		printf '%s\n' "${bad[@]}"
 		return 1
 	fi
-	echo "no inet warren table, no rules for 0xca6c/51820/suppress_prefixlength, table 51820 empty, no $WH_TUN"
+	echo "no inet $WH_TABLE table, no rules for 0xca6c/51820/suppress_prefixlength, table 51820 empty, no $WH_TUN"
 }
 
 # ---------------------------------------------------------------- per-namespace /etc files (provider suite)

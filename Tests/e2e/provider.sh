@@ -330,7 +330,7 @@ check "$c: status identity is the one warren id printed" expect "d['identity']" 
 check "$c: status provider object" json_expect "$(node_json PV)" "provider.identity=\"$PV_ID\"" 'provider.wan="wan0"' \
 	'provider.exit="whitelist"' 'provider.pool=["10.99.0.0/24","fd99::/64"]' provider.maxSessions=8 'provider.sessions=[]'
 check "$c: the tunnel has $PV_T4 and $PV_T6" bash -c "ip -n $NS_PV -br addr show dev $IF_PV | grep -q '$PV_T4/' && ip -n $NS_PV -br addr show dev $IF_PV | grep -q '$PV_T6/' && ip -n $NS_PV -br addr show dev $IF_PV"
-check "$c: nft table inet warren_provider" nft_table_there "$NS_PV" "inet warren_provider"
+check "$c: nft table inet $(warren_table "$IF_PV" provider)" nft_table_there "$NS_PV" "inet $(warren_table "$IF_PV" provider)"
 forwarder_listening() {
 	local out
 	out=$(ip netns exec "$NS_PV" ss -Hlnu 'sport = :53')
@@ -686,8 +686,8 @@ pv_term() {
 }
 check "$c: the provider stops on SIGTERM" pv_term
 check "$c: $IF_PV is gone" wait_for 5 "$IF_PV to disappear" bash -c "! ip -n $NS_PV link show dev $IF_PV"
-check "$c: nft table inet warren_provider removed" \
-	bash -c "! ip netns exec $NS_PV nft list table inet warren_provider >/dev/null 2>&1 && echo 'no inet warren_provider table'"
+check "$c: nft table inet $(warren_table "$IF_PV" provider) removed" \
+	bash -c "! ip netns exec $NS_PV nft list table inet $(warren_table "$IF_PV" provider) >/dev/null 2>&1 && echo 'no provider table'"
 check "$c: ip_forward restored to 0" sysctl_is "$NS_PV" net.ipv4.ip_forward 0
 check "$c: IPv6 forwarding restored to 0" sysctl_is "$NS_PV" net.ipv6.conf.all.forwarding 0
 
