@@ -59,7 +59,12 @@ struct Pubkey: ParsableCommand {
 struct Up: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Bring up a tunnel from a wg-quick style CONFIG and run it in the foreground.",
-        discussion: "SIGINT or SIGTERM removes the interface, its addresses and routes, and exits 0.")
+        discussion: """
+            SIGINT or SIGTERM removes the interface, its addresses and routes, and exits 0.
+            Exit status: 0 stopped (signal or `warren down`); 1 a startup error that may pass \
+            (network, provider, device); 3 the consumer ended its session (over-invoiced, \
+            spending cap); 4 the session was lost; 78 a config error.
+            """)
 
     @Option(name: .long, help: "Name of the TUN interface to create.")
     var interface: String = AgentOptions.defaultInterface
@@ -77,7 +82,7 @@ struct Up: ParsableCommand {
             let code = try agent.run()
             Glibc.exit(code)
         } catch {
-            fail("\(error)")
+            fail("\(error)", code: error.exitStatus)
         }
     }
 }
