@@ -104,6 +104,11 @@ U_PREVENT=$(unit_list "$UNIT" Service RestartPreventExitStatus)
 U_RESTART=$(unit_value "$UNIT" Service Restart)
 U_EXEC=$(unit_value "$UNIT" Service ExecStart)
 U_BOUND=$(caps_norm "$U_BOUND_RAW")
+U_PROTECT_SYSTEM=$(unit_value "$UNIT" Service ProtectSystem)
+U_PROTECT_HOME=$(unit_value "$UNIT" Service ProtectHome)
+U_RW=$(unit_list "$UNIT" Service ReadWritePaths)
+U_STATE_DIR=$(unit_list "$UNIT" Service StateDirectory)
+U_RUNTIME_DIR=$(unit_list "$UNIT" Service RuntimeDirectory)
 U_AMB=$(caps_norm "$U_AMB_RAW")
 
 unit_caps_read() {
@@ -116,24 +121,37 @@ unit_caps_read() {
 		[[ $(stat -c %U /run/warren 2>/dev/null) == "$u" ]] || {
 			echo "User=$u: /run/warren is not $u's; this suite does not change the host's /run/warren"; return 1; }
 	fi
-	echo "User=${U_USER:-root (none set)}, CapabilityBoundingSet=$U_BOUND, AmbientCapabilities=${U_AMB:-none}, NoNewPrivileges=${U_NNP:-no}"
+	echo "User=${U_USER:-root (none set)}, CapabilityBoundingSet=$U_BOUND, AmbientCapabilities=${U_AMB:-none}, NoNewPrivileges=${U_NNP:-no}, ProtectSystem=${U_PROTECT_SYSTEM:-no}"
 }
 check "setup: read the unit's user and capabilities from init/warren@.service" unit_caps_read || summary
 
 # The agent as the unit starts it: `up` goes through setpriv with the unit's user, bounding set
-# and ambient set (plus no_new_privs if the unit asks); status, id, down run as plain root.
-# Every step execs, so a node's PID is the agent's.
+# and ambient set (plus no_new_privs if the unit asks) and, with ProtectSystem=strict, through
+# unit-fs with the unit's writable directories (StateDirectory= stands for the node's
+# --state-dir, RuntimeDirectory=NAME for /run/NAME, ReadWritePaths= as written); status, id and
+# down run as plain root. Every step execs, so a node's PID is the agent's.
 write_wrapper() { # write_wrapper FILE BOUNDING AMBIENT USER NNP
-	local file=$1 bound=$2 amb=$3 user=${4:-root} nnp=$5 ids="" nnp_opt=""
+	local file=$1 bound=$2 amb=$3 user=${4:-root} nnp=$5 ids="" nnp_opt="" fs="" home=no d rw=""
 	if [[ $user != root && $user != 0 ]]; then
 		ids="--reuid=$(id -u "$user") --regid=$(id -g "$user") --init-groups"
 	fi
 	[[ ${nnp,,} =~ ^(yes|true|on|1)$ ]] && nnp_opt=--no-new-privs
+	if [[ $U_PROTECT_SYSTEM == strict ]]; then
+		[[ $U_PROTECT_HOME =~ ^(yes|true|on|1|tmpfs)$ ]] && home=yes
+		[[ -n $U_STATE_DIR ]] && rw+=' "$state"'
+		for d in $U_RUNTIME_DIR; do rw+=" /run/$d"; done
+		for d in $U_RW; do rw+=" ${d#-}"; done
+		fs="unshare --mount --propagation private -- $E2E_DIR/unit-fs \"\$parent\" $home$rw --"
+	fi
 	cat >"$file" <<-EOF
 		#!/bin/sh
-		# warren up as init/warren@.service runs it: User=$user, bounding {$bound}, ambient {$amb}
+		# warren up as init/warren@.service runs it: User=$user, bounding {$bound}, ambient {$amb},
+		# ProtectSystem=${U_PROTECT_SYSTEM:-no}, ProtectHome=${U_PROTECT_HOME:-no}
 		[ "\$1" = up ] || exec "$WARREN_BIN" "\$@"
-		exec setpriv $ids --bounding-set $(setpriv_caps "$bound") --inh-caps $(setpriv_caps "$amb") \\
+		state=/var/lib/warren prev=
+		for a in "\$@"; do [ "\$prev" = --state-dir ] && state=\$a; prev=\$a; done
+		parent=\$(readlink /proc/self/ns/mnt)
+		exec $fs setpriv $ids --bounding-set $(setpriv_caps "$bound") --inh-caps $(setpriv_caps "$amb") \\
 			--ambient-caps $(setpriv_caps "$amb") $nnp_opt -- "$WARREN_BIN" "\$@"
 	EOF
 	chmod 755 "$file"
@@ -159,6 +177,12 @@ agent_caps() {
 	[[ $bnd == "$U_BOUND" ]] || { echo "bounding set is not the unit's {$U_BOUND}"; return 1; }
 	[[ $eff == "$want_eff" ]] || { echo "effective set is not {$want_eff}"; return 1; }
 	if [[ ${U_NNP,,} =~ ^(yes|true|on|1)$ && $nnp != 1 ]]; then echo "NoNewPrivs is not set"; return 1; fi
+	if [[ $U_PROTECT_SYSTEM == strict ]]; then
+		# mountinfo: ID PARENT MAJ:MIN ROOT MOUNTPOINT OPTIONS ...
+		awk '$5 == "/" && $6 ~ /^ro(,|$)/ { ok = 1 } END { exit !ok }' "/proc/$pid/mountinfo" ||
+			{ echo "/ is not read-only for the agent (ProtectSystem=strict)"; return 1; }
+		echo "and / is read-only for it (ProtectSystem=strict)"
+	fi
 	return 0
 }
 
@@ -430,7 +454,7 @@ plain_up() {
 	node_start B wireguard-go "$NS2" "$IF_B" "$E2E_TMP/b.conf" && node_start A warren "$NS1" "$IF_A" "$E2E_TMP/a.conf"
 }
 if check "$c: warren (ListenPort 443) in ns1, wireguard-go in ns2" plain_up; then
-	check "$c: the agent has exactly the unit's capabilities" agent_caps A
+	check "$c: the agent has exactly the unit's capabilities and file system view" agent_caps A
 	check "$c: UDP port 443 is bound" wait_for 5 "UDP port 443" udp_listening "$NS1" 443
 	check "$c: ping through the tunnel" ping_works "$NS1" "$T4_2"
 	check "$c: SIGTERM: exit status 0, a clean stop" term_ok A
@@ -461,7 +485,7 @@ check "$c: setup: namespaces and links" roles_topo_up && check "$c: setup: web a
 if [[ $ROLES == 1 ]]; then
 	check "$c: (control) with the old bounding set (net_admin, net_raw) it cannot bind port 53" old_caps_fail
 	if check "$c: warren up" node_start PV warren "$NS_PV" "$IF_PV" "$E2E_TMP/provider.conf"; then
-		check "$c: the agent has exactly the unit's capabilities" agent_caps PV
+		check "$c: the agent has exactly the unit's capabilities and file system view" agent_caps PV
 		check "$c: the DNS forwarder listens on $PV_T4:53" wait_for 5 "UDP $PV_T4:53" \
 			bash -c "ip netns exec $NS_PV ss -Hlnu 'sport = :53' | grep -q '$PV_T4'"
 		check "$c: nft table inet warren_provider" bash -c "ip netns exec $NS_PV nft list table inet warren_provider >/dev/null && echo 'table there'"
@@ -475,7 +499,7 @@ c="4c: consumer under the unit's capabilities"
 if [[ $ROLES == 1 ]]; then
 	consumer_conf "$E2E_TMP/c.conf" "$PV_ADDR"
 	if check "$c: warren up with [Exit] Provider = the provider" node_start C warren "$NS_C" "$IF_C" "$E2E_TMP/c.conf"; then
-		check "$c: the agent has exactly the unit's capabilities" agent_caps C
+		check "$c: the agent has exactly the unit's capabilities and file system view" agent_caps C
 		check "$c: $STREAM resolves through the provider's forwarder" dns_answers "$NS_C" "$PV_T4" "$STREAM" "$WEB4"
 		check "$c: web sees the consumer as the provider ($PV_WAN4)" wh_seen_as "$NS_C" "http://$WEB4/" "$PV_WAN4" 15
 		check "$c: SIGTERM: exit status 0, a clean stop" term_ok C
@@ -499,7 +523,7 @@ c="4d: gateway under the unit's capabilities"
 if [[ $ROLES == 1 ]]; then
 	consumer_conf "$E2E_TMP/gw.conf" "$PV_ADDR" lan0
 	if check "$c: warren up with [Exit] and [Gateway] LAN = lan0" node_start GW warren "$NS_GW" "$IF_GW" "$E2E_TMP/gw.conf"; then
-		check "$c: the agent has exactly the unit's capabilities" agent_caps GW
+		check "$c: the agent has exactly the unit's capabilities and file system view" agent_caps GW
 		check "$c: kill switch table inet warren" bash -c "ip netns exec $NS_GW nft list table inet warren >/dev/null && echo 'table there'"
 		check "$c: forwarding switched on" sysctl_is "$NS_GW" net.ipv4.ip_forward 1
 		check "$c: the LAN client's DNS (to 9.9.9.9) is answered through the tunnel" dns_answers "$NS_LC" 9.9.9.9 "lan.$STREAM" "$WEB4"
