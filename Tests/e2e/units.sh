@@ -8,10 +8,13 @@
 #      load_killswitches) try every file and report a failure instead of swallowing it.
 #   4. Every role starts and works under the capabilities of init/warren@.service: the suite
 #      reads User=, CapabilityBoundingSet=, AmbientCapabilities= and NoNewPrivileges= from the
-#      unit file and starts `warren up` through setpriv with exactly those: a plain tunnel (with
-#      ListenPort 443, below 1024), a provider (DNS forwarder on port 53), a consumer of it and
-#      a gateway (a consumer for a LAN). The same provider under the old bounding set
-#      (CAP_NET_ADMIN CAP_NET_RAW) fails: the wrapper does restrict.
+#      unit file and starts `warren up` through setpriv with exactly those, and imitates its
+#      ProtectSystem=strict and ProtectHome= in a mount namespace (unit-fs; the writable
+#      directories also from the unit): a plain tunnel (with ListenPort 443, below 1024), a
+#      provider (DNS forwarder on port 53), a consumer of it and a gateway (a consumer for a
+#      LAN). The same provider under the old bounding set (CAP_NET_ADMIN CAP_NET_RAW) fails:
+#      the wrapper does restrict. The device, socket-family and kernel settings need systemd
+#      itself; only systemd-analyze verify sees them.
 #   5. The exit statuses the unit's RestartPreventExitStatus= lists are the ones `warren up`
 #      gives for what a restart cannot fix (a config error), and not for what it can (a
 #      provider that does not answer).
@@ -26,7 +29,7 @@ source "$(dirname "$0")/lib.sh"
 WARREN_BIN=$WARREN
 
 require_root_tools
-for t in nft curl setpriv systemd-analyze systemctl cmp; do
+for t in nft curl setpriv unshare findmnt systemd-analyze systemctl cmp; do
 	command -v "$t" >/dev/null 2>&1 || { fail "$SUITE setup" "missing tool: $t (Debian: systemd, util-linux, diffutils)"; summary; }
 done
 
@@ -173,17 +176,17 @@ agent_caps() {
 	nnp=$(awk '/^NoNewPrivs:/ {print $2}' "/proc/$pid/status")
 	want_eff=$U_BOUND
 	[[ ${U_USER:-root} == root || $U_USER == 0 ]] || want_eff=$U_AMB
-	echo "agent $1 (pid $pid): CapBnd={$bnd} CapEff={$eff} NoNewPrivs=$nnp"
-	[[ $bnd == "$U_BOUND" ]] || { echo "bounding set is not the unit's {$U_BOUND}"; return 1; }
-	[[ $eff == "$want_eff" ]] || { echo "effective set is not {$want_eff}"; return 1; }
-	if [[ ${U_NNP,,} =~ ^(yes|true|on|1)$ && $nnp != 1 ]]; then echo "NoNewPrivs is not set"; return 1; fi
+	local seen="agent $1 (pid $pid): CapBnd={$bnd} CapEff={$eff} NoNewPrivs=$nnp"
+	[[ $bnd == "$U_BOUND" ]] || { echo "$seen: the bounding set is not the unit's {$U_BOUND}"; return 1; }
+	[[ $eff == "$want_eff" ]] || { echo "$seen: the effective set is not {$want_eff}"; return 1; }
+	if [[ ${U_NNP,,} =~ ^(yes|true|on|1)$ && $nnp != 1 ]]; then echo "$seen: NoNewPrivs is not set"; return 1; fi
 	if [[ $U_PROTECT_SYSTEM == strict ]]; then
 		# mountinfo: ID PARENT MAJ:MIN ROOT MOUNTPOINT OPTIONS ...
 		awk '$5 == "/" && $6 ~ /^ro(,|$)/ { ok = 1 } END { exit !ok }' "/proc/$pid/mountinfo" ||
-			{ echo "/ is not read-only for the agent (ProtectSystem=strict)"; return 1; }
-		echo "and / is read-only for it (ProtectSystem=strict)"
+			{ echo "$seen: / is not read-only for it (ProtectSystem=strict)"; return 1; }
+		seen+=", / read-only"
 	fi
-	return 0
+	echo "$seen"
 }
 
 # ---------------------------------------------------------------- 1. scripts/install
@@ -248,6 +251,16 @@ install_procd() {
 }
 check "1: scripts/install --root DIR on OpenWrt: procd script, same binary path, enabled" install_procd
 
+install_destdir() {
+	local d=$E2E_TMP/root-destdir
+	DESTDIR=$d "$REPO/scripts/install" --init systemd --no-enable --binary "$WARREN_BIN" || return 1
+	cmp -s "$WARREN_BIN" "$d$BIN_PATH" && cmp -s "$UNIT" "$d/etc/systemd/system/warren@.service" ||
+		{ echo "DESTDIR=$d: binary or unit missing"; return 1; }
+	[[ ! -e $d/etc/systemd/system/sysinit.target.wants ]] || { echo "--no-enable enabled something"; return 1; }
+	echo "DESTDIR=DIR installs into DIR like --root; --no-enable makes no links"
+}
+check "1: DESTDIR=DIR and --no-enable" install_destdir
+
 one_binary_path() {
 	local hits
 	hits=$(grep -rn -E '/usr/local/s?bin/warren|/usr/bin/warren|/sbin/warren' "$REPO/README.md" "$REPO/docs" "$REPO/init" \
@@ -261,7 +274,7 @@ check "1: docs, init files and overlay agree on $BIN_PATH" one_binary_path
 
 # ---------------------------------------------------------------- 2. systemd-analyze verify
 
-# verify_root — the installed tree plus what verify needs to resolve: the stock targets and
+# verify_prepare — the installed tree plus what verify needs to resolve: the stock targets and
 # /bin/sh (the kill switch's ExecStart)
 verify_prepare() {
 	mkdir -p "$INST/usr/lib/systemd" "$INST/bin" || return 1
