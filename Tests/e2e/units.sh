@@ -489,14 +489,14 @@ old_caps_fail() {
 	rc=$?
 	echo "exit status $rc"
 	echo "$out" | tail -n 1
-	[[ $rc == 1 ]] && grep -q "DNS forwarder" <<<"$out" && ! link_exists "$NS_PV" "$IF_PV"
+	[[ $rc == 1 ]] && grep -q "DNS forwarder.*CAP_NET_BIND_SERVICE" <<<"$out" && ! link_exists "$NS_PV" "$IF_PV"
 }
 ROLES=0
 check "$c: setup: namespaces and links" roles_topo_up && check "$c: setup: web and DNS services" roles_services &&
 	check "$c: setup: the provider's resolv.conf names dnsd" netns_etc_file "$NS_PV" resolv.conf "nameserver $DNS4" &&
 	check "$c: setup: warren id" provider_id && ROLES=1
 if [[ $ROLES == 1 ]]; then
-	check "$c: (control) with the old bounding set (net_admin, net_raw) it cannot bind port 53" old_caps_fail
+	check "$c: (control) with the old bounding set (net_admin, net_raw) it cannot bind port 53 and says which capability is missing" old_caps_fail
 	if check "$c: warren up" node_start PV warren "$NS_PV" "$IF_PV" "$E2E_TMP/provider.conf"; then
 		check "$c: the agent has exactly the unit's capabilities and file system view" agent_caps PV
 		check "$c: the DNS forwarder listens on $PV_T4:53" wait_for 5 "UDP $PV_T4:53" \
