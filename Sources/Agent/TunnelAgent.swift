@@ -46,6 +46,25 @@ public enum AgentError: Error, CustomStringConvertible {
     case usage(String)
     /// The command lacks a privilege; the text names the capability.
     case privilege(String)
+    /// A consumer at today's spending cap (MaxSpend) asks for no session.
+    case spendingCap(String)
+
+    /// `warren up`'s exit status for the error, so that a service manager restarts the agent
+    /// only when a restart can help (init/warren@.service: RestartPreventExitStatus=).
+    /// 78 (EX_CONFIG): the config is wrong, every restart would fail the same way. 3: the
+    /// consumer stops paying (as at its cap in a session) until 00:00 UTC or a higher
+    /// MaxSpend. 1: everything else, which may pass (no network yet, the provider not
+    /// answering, a missing module).
+    public var exitStatus: Int32 {
+        switch self {
+        case .config: return Self.configExitStatus
+        case .spendingCap: return 3
+        case .platform, .endpoint, .session, .usage, .privilege: return 1
+        }
+    }
+
+    /// EX_CONFIG of sysexits.h; systemd shows it as status=78/CONFIG.
+    public static let configExitStatus: Int32 = 78
 
     public var description: String {
         switch self {
@@ -55,7 +74,7 @@ public enum AgentError: Error, CustomStringConvertible {
             return "\(step): \(error)"
         case .endpoint(let file, let line, let host, let error):
             return "\(file):\(line): Endpoint: \(host): \(error)"
-        case .session(let message), .usage(let message), .privilege(let message):
+        case .session(let message), .usage(let message), .privilege(let message), .spendingCap(let message):
             return message
         }
     }
@@ -247,7 +266,7 @@ public final class TunnelAgent {
         if let exitConfig, let identity {
             if let reason = ConsumerPayment.capReachedToday(stateDirectory: options.stateDirectory, config: exitConfig.payment,
                                                             now: UInt64(time(nil))) {
-                throw .session(reason)
+                throw .spendingCap(reason)
             }
             let opened = try openExit(exitConfig, identity: identity, socket: socket)
             exitSession = opened

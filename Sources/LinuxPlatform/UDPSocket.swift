@@ -62,7 +62,9 @@ public final class UDPSocket: @unchecked Sendable {
             _ = Glibc.close(fd)
             throw PlatformError(call: "bind", errno: code,
                                 message: "binding UDP \(address) failed: " + (code == EADDRNOTAVAIL ? "the address is not on any interface yet"
-                                    : code == EADDRINUSE ? "another program uses that port" : PlatformError.commonAdvice(for: code) ?? "check the address"))
+                                    : code == EADDRINUSE ? "another program uses that port"
+                                    : code == EACCES && address.port < 1024 ? "ports below 1024 need root or CAP_NET_BIND_SERVICE: grant the capability"
+                                    : PlatformError.commonAdvice(for: code) ?? "check the address"))
         }
         fileDescriptor = fd
         family = AF_INET6

@@ -62,7 +62,10 @@ struct Up: ParsableCommand {
         discussion: """
             CONFIG is a file (the interface is named after it: /etc/warren/wg0.conf makes wg0) or a bare \
             name (wg0 reads /etc/warren/wg0.conf), as with wg-quick. SIGINT or SIGTERM removes the \
-            interface, its addresses and routes, and exits 0.
+            interface, its addresses and routes, and exits 0. \
+            Exit status: 0 stopped (signal or `warren down`); 1 a startup error that may pass \
+            (network, provider, device); 3 the consumer ended its session (over-invoiced, \
+            spending cap); 4 the session was lost; 78 a config error.
             """)
 
     @Option(name: .long, help: "Name of the TUN interface to create (default: the config file's name without .conf).")
@@ -82,7 +85,7 @@ struct Up: ParsableCommand {
             let code = try agent.run()
             Glibc.exit(code)
         } catch {
-            fail("\(error)")
+            fail("\(error)", code: error.exitStatus)
         }
     }
 }

@@ -8,6 +8,7 @@ WARREN_APT_PACKAGES=(
 	libsodium-dev libnl-3-dev libnl-route-3-dev libsecp256k1-dev pkg-config
 	nftables iproute2 iputils-ping wireguard-go wireguard-tools iperf3 tcpdump
 	python3 python3-venv python3-cryptography curl git ca-certificates binutils procps coreutils
+	systemd util-linux diffutils # units.sh: systemd-analyze verify, systemctl --root, setpriv, cmp
 )
 
 log_step() { printf '\n==> %s\n' "$*"; }
