@@ -15,9 +15,12 @@ struct Warren: ParsableCommand {
     )
 }
 
-/// Prints to stderr and exits with `code`: the CLI's single way to fail.
+/// Prints to stderr and exits with `code`: the CLI's single way to fail. Control characters
+/// are escaped (messages quote configs and paths); when stderr is not a terminal the line
+/// starts with the error priority `<3>`, as the agent's log lines do (EventLog).
 func fail(_ message: String, code: Int32 = 1) -> Never {
-    var bytes = Array(("warren: " + message + "\n").utf8)
+    let line = EventLog.failureLine(message, priorityPrefix: isatty(2) == 0)
+    var bytes = Array(line.utf8)
     _ = bytes.withUnsafeMutableBytes { write(2, $0.baseAddress, $0.count) }
     Glibc.exit(code)
 }
