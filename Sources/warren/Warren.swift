@@ -11,6 +11,7 @@ struct Warren: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "warren",
         abstract: "A WireGuard-compatible VPN agent for routers and single-board computers.",
+        version: WarrenVersion.current,
         subcommands: [Up.self, Down.self, Status.self, Id.self, Wallet.self, ChannelCommand.self, LedgerCommand.self, VoucherTool.self, Keygen.self, Pubkey.self, Genpsk.self]
     )
 }
