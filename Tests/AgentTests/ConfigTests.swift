@@ -96,7 +96,11 @@ private func withInterface(_ rest: String) -> String {
                     ],
                     "PostDown": ["iptables -D FORWARD -i %i -j ACCEPT"],
                 ],
-                saveConfig: true
+                saveConfig: true,
+                keyLines: [
+                    "PrivateKey": [3], "Address": [4, 5], "ListenPort": [6], "MTU": [7], "DNS": [8], "FwMark": [9],
+                    "Table": [10], "PostUp": [11, 13], "PostDown": [12], "SaveConfig": [14],
+                ]
             ),
             peers: [
                 PeerConfig(
