@@ -154,9 +154,9 @@ extension AgentStatus {
         return parts.joined(separator: ", ") + " ago"
     }
 
-    /// Base units (a decimal string, as in the JSON) as tokens.
+    /// Base units (a decimal string, as in the JSON) as a person reads them (`TokenAmount.shown`).
     static func tokens(_ baseUnits: String) -> String {
-        "\(TokenAmount(baseUnits: UInt128(baseUnits) ?? 0)) tokens"
+        TokenAmount(baseUnits: UInt128(baseUnits) ?? 0).shown
     }
 
     static func bytes(_ count: UInt64) -> String {

@@ -187,8 +187,11 @@ func printJSON(_ value: some Encodable) {
     print(String(decoding: data, as: UTF8.self))
 }
 
-/// An amount in base units as tokens, for text output.
-func tokens(_ baseUnits: UInt128) -> String { "\(TokenAmount(baseUnits: baseUnits)) tokens" }
+/// An amount in base units as a person reads it (`TokenAmount.shown`: 6 decimals, the unit).
+func tokens(_ baseUnits: UInt128) -> String { TokenAmount(baseUnits: baseUnits).shown }
+
+/// The same for a decimal string of base units, as the JSON views hold them.
+func tokens(_ baseUnits: String) -> String { TokenAmount(baseUnits: UInt128(baseUnits) ?? 0).shown }
 
 func wallClock() -> UInt64 { UInt64(max(0, time(nil))) }
 

@@ -89,7 +89,7 @@ struct LedgerCommand: ParsableCommand {
                 let ledger = try LocalLedger(directory: dir, domain: domain)
                 try ledger.fund(recipient, amount: tokens.baseUnits, now: wallClock())
                 let balance = try ledger.balance(of: recipient)
-                print("funded \(recipient) with \(tokens) tokens on the local ledger \(dir); balance \(TokenAmount(baseUnits: balance)) tokens")
+                print("funded \(recipient) with \(tokens.shown) on the local ledger \(dir); balance \(TokenAmount(baseUnits: balance).shown)")
             } catch {
                 fail("cannot fund \(recipient) on the local ledger at \(dir): \(LedgerCommand.explain(error, dir: dir))")
             }
@@ -219,21 +219,21 @@ struct LedgerJSON: Encodable {
         var out = "ledger: \(directory) (local)\n"
         out += "domain: name \(domain.name), version \(domain.version), chain id \(domain.chainId), contract \(domain.verifyingContract)\n"
         out += balances.isEmpty ? "balances: none\n" : "balances:\n"
-        for balance in balances { out += "  \(balance.address): \(balance.balanceTokens) tokens\n" }
+        for balance in balances { out += "  \(balance.address): \(tokens(balance.balance))\n" }
         out += channels.isEmpty ? "channels: none\n" : "channels:\n"
         for channel in channels {
             out += "  \(channel.id)\n"
             out += "    consumer: \(channel.consumer)\n"
             out += "    provider: \(channel.provider)\n"
-            out += "    deposit: \(channel.depositTokens) tokens\n"
+            out += "    deposit: \(tokens(channel.deposit))\n"
             out += "    expiry: \(channel.expiry) (\(channel.expiryUTC))\n"
-            out += "    claimed: \(channel.claimedTokens) tokens\n"
+            out += "    claimed: \(tokens(channel.claimed))\n"
             out += "    reclaimed: \(channel.reclaimed ? "yes" : "no")\n"
         }
         out += claims.isEmpty ? "claims: none\n" : "claims:\n"
         for claim in claims {
-            out += "  \(claim.id): channel \(claim.channel), amount \(claim.amountTokens) tokens, "
-            out += claim.paidTokens.map { "paid \($0) tokens" } ?? "not settled"
+            out += "  \(claim.id): channel \(claim.channel), amount \(tokens(claim.amount)), "
+            out += claim.paid.map { "paid \(tokens($0))" } ?? "not settled"
             out += ", submissions \(claim.submissions) (\(claim.refused) refused)\n"
         }
         out += "journal: \(journal.entries) entries"

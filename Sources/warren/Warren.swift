@@ -147,7 +147,7 @@ struct Wallet: ParsableCommand {
         do {
             let backend = try LocalLedger(directory: ledger)
             let balance = try backend.balance(of: key.address)
-            print("balance: \(TokenAmount(baseUnits: balance)) (local ledger \(ledger))")
+            print("balance: \(TokenAmount(baseUnits: balance).shown) (local ledger \(ledger))")
         } catch {
             print("balance: unavailable (local ledger \(ledger): \(error))")
         }
