@@ -117,12 +117,13 @@ struct Id: ParsableCommand {
 
     func run() throws {
         do {
+            // Checked before the identity is created: a typo must not leave a new key behind.
+            if let endpoint { _ = try ProviderLine.endpoint(endpoint) }
             let identity = try IdentityStore.loadOrCreate(stateDirectory: stateDir)
-            let text = identity.publicIdentity.description
             if let endpoint {
-                print("\(text)@\(endpoint)")
+                print(try ProviderLine.make(identity: identity.publicIdentity, endpoint: endpoint))
             } else {
-                print(text)
+                print(identity.publicIdentity.description)
             }
         } catch {
             fail("\(error)")
