@@ -38,7 +38,7 @@ struct LedgerCommand: ParsableCommand {
                         + "`warren ledger fund --dir \(dir) --address 0x... --amount TOKENS`; or pass --dir")
                 }
                 fail("cannot read the local ledger at \(dir): \(describe(LedgerError.storage(call: "stat \(dir)", errno: code))); "
-                    + "run as root (the ledger directory is 0700) or pass --dir")
+                    + "or pass another --dir")
             }
             let state: LedgerState
             let journal: LedgerJournal.Contents
@@ -102,7 +102,7 @@ struct LedgerCommand: ParsableCommand {
         case .storage(_, let code) where code == ENOENT || code == ENOTDIR:
             return describe(error) + "; create the parent directory first, or pass another --dir"
         case .storage(_, let code) where code == EACCES || code == EPERM:
-            return describe(error) + "; run as root (the ledger directory is 0700), or pass another --dir"
+            return describe(error) + "; or pass another --dir"
         case .storage:
             return describe(error)
         case .corrupt(let why):
