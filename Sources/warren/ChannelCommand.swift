@@ -31,7 +31,7 @@ struct ChannelCommand: ParsableCommand {
             if code == ENOENT {
                 fail("no state directory at \(stateDir): pass the agent's --state-dir (default \(AgentOptions.defaultStateDirectory))")
             }
-            fail("cannot read the state directory \(stateDir): \(describe(ChannelStoreError.storage(call: "stat \(stateDir)", errno: code)))")
+            fail("cannot read the state directory \(stateDir): \(StorageFailureText.text(call: "stat \(stateDir)", errno: code))")
         }
         guard info.st_mode & S_IFMT == S_IFDIR else {
             fail("\(stateDir) is not a directory: pass the agent's --state-dir (default \(AgentOptions.defaultStateDirectory))")
@@ -39,7 +39,7 @@ struct ChannelCommand: ParsableCommand {
         let directory = stateDir + "/channels"
         let snapshot: (records: [ChannelRecord], damaged: [String])
         do { snapshot = try ChannelStore.snapshot(directory: directory) } catch {
-            fail("cannot read the channels in \(directory): \(describe(error)); or pass another --state-dir")
+            fail("cannot read the channels in \(directory): \(error); or pass another --state-dir")
         }
         let now = wallClock()
         if json {
@@ -217,44 +217,4 @@ func utcText(_ seconds: UInt64) -> String {
     let year = Int64(parts.tm_year) + 1900
     let yearText = year < 1000 ? String(repeating: "0", count: 4 - String(year).count) + String(year) : String(year)
     return "\(yearText)-\(two(parts.tm_mon + 1))-\(two(parts.tm_mday))T\(two(parts.tm_hour)):\(two(parts.tm_min)):\(two(parts.tm_sec))Z"
-}
-
-/// A storage error as a person reads it, from the operation and path it names (`opendir
-/// /var/lib/warren/channels` and EACCES read "cannot list /var/lib/warren/channels: permission
-/// denied (run as root: the state directory is 0700)"); other errors as they print.
-func describe(_ error: some Error) -> String {
-    func system(_ call: String, _ code: Int32) -> String {
-        let parts = call.split(separator: " ", maxSplits: 1)
-        let path = parts.count == 2 ? String(parts[1]) : ""
-        let what: String
-        switch parts.first.map(String.init) ?? "" {
-        case "mkdir": what = "cannot create the directory \(path)"
-        case "opendir": what = "cannot list \(path)"
-        case "open", "read": what = "cannot read \(path)"
-        case "rename", "fsync", "write": what = "cannot write \(path)"
-        case "flock": what = "cannot lock \(path)"
-        case "stat": what = "cannot look at \(path)"
-        default: what = path.isEmpty ? "a file operation failed" : "cannot use \(path)"
-        }
-        let reason = strerror(code).map { String(cString: $0).lowercased() } ?? "unknown system error"
-        let advice: String
-        switch code {
-        case EACCES, EPERM: advice = " (run as root: the state and ledger directories are 0700)"
-        case ENOENT: advice = " (check the path)"
-        case ENOTDIR: advice = " (a part of the path is a file, not a directory)"
-        case ENOSPC, EDQUOT: advice = " (free some space)"
-        case EROFS: advice = " (the filesystem is read-only)"
-        default: advice = ""
-        }
-        return "\(what): \(reason)\(advice)"
-    }
-    switch error {
-    case let failure as ChannelStoreError:
-        if case .storage(let call, let code) = failure { return system(call, code) }
-    case let failure as LedgerError:
-        if case .storage(let call, let code) = failure { return system(call, code) }
-    default:
-        break
-    }
-    return "\(error)"
 }

@@ -37,7 +37,7 @@ struct LedgerCommand: ParsableCommand {
                     fail("no local ledger at \(dir): an agent with Ledger = \(dir) creates it, or "
                         + "`warren ledger fund --dir \(dir) --address 0x... --amount TOKENS`; or pass --dir")
                 }
-                fail("cannot read the local ledger at \(dir): \(describe(LedgerError.storage(call: "stat \(dir)", errno: code))); "
+                fail("cannot read the local ledger at \(dir): \(StorageFailureText.text(call: "stat \(dir)", errno: code)); "
                     + "or pass another --dir")
             }
             let state: LedgerState
@@ -100,11 +100,11 @@ struct LedgerCommand: ParsableCommand {
     static func explain(_ error: LedgerError, dir: String) -> String {
         switch error {
         case .storage(_, let code) where code == ENOENT || code == ENOTDIR:
-            return describe(error) + "; create the parent directory first, or pass another --dir"
+            return "\(error); create the parent directory first, or pass another --dir"
         case .storage(_, let code) where code == EACCES || code == EPERM:
-            return describe(error) + "; or pass another --dir"
+            return "\(error); or pass another --dir"
         case .storage:
-            return describe(error)
+            return "\(error)"
         case .corrupt(let why):
             return "\(dir)/ledger.state is damaged (\(why)); nothing can use it: move it away to start an empty ledger"
         case .balanceOverflow:

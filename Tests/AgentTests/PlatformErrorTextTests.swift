@@ -1,3 +1,4 @@
+import Payment
 import Testing
 @testable import LinuxPlatform
 
@@ -19,5 +20,16 @@ import Musl
         #expect(!other.description.contains("bind:"))
         #expect(!other.description.contains("errno"))
         #expect(PlatformError(call: "getaddrinfo", errno: 0, message: "x has no address").description == "x has no address")
+    }
+
+    @Test func storageErrorsOfChannelsAndLedgerReadAsSentences() {
+        let store = ChannelStoreError.storage(call: "mkdir /var/lib/warren/channels", errno: EACCES)
+        #expect("\(store)" == "cannot create the directory /var/lib/warren/channels: permission denied "
+            + "(run as root: the state and ledger directories are 0700)")
+        let ledger = LedgerError.storage(call: "flock /x/ledger.lock", errno: ENOENT)
+        #expect("\(ledger)" == "cannot lock /x/ledger.lock: no such file or directory (check the path)")
+        #expect("\(LedgerError.insufficientBalance(available: 5 * 10_000_000_000_000_000, needed: 1_000_000_000_000_000_000))"
+            == "the balance is 0.05 tokens; 1 token needed")
+        #expect(!"\(store)".contains("errno") && !"\(store)".contains("storage("))
     }
 }
