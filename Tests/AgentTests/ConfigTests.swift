@@ -355,14 +355,14 @@ private func withInterface(_ rest: String) -> String {
             _ = try TunnelConfig.load(path: "/nonexistent/warren/wg0.conf")
             Issue.record("missing file loaded")
         } catch {
-            #expect(error.description == "/nonexistent/warren/wg0.conf: cannot read: No such file or directory")
+            #expect(error.description == "/nonexistent/warren/wg0.conf: cannot read: no such file or directory: check the path")
         }
 
         do {
             _ = try TunnelConfig.load(path: "/tmp")
             Issue.record("directory loaded")
         } catch {
-            #expect(error.description == "/tmp: cannot read: Is a directory")
+            #expect(error.description == "/tmp: cannot read: is a directory: give the config file, not its directory")
         }
     }
 
