@@ -7,9 +7,10 @@ import WireGuard
 ///
 /// - each such key present gets one warning (however many lines repeat it), naming the file,
 ///   its first line and what to do instead;
-/// - `DNS` with a full tunnel (a peer with `0.0.0.0/0` or `::/0`) and no `[Gateway]` is refused:
-///   warren does not change the host's resolver, so the queries would leave outside the tunnel,
-///   the leak the user wrote `DNS` to prevent.
+/// - `DNS` naming a resolver, with a full tunnel (a peer with `0.0.0.0/0` or `::/0`) and no
+///   `[Gateway]`, is refused: warren does not change the host's resolver, so the queries would
+///   leave outside the tunnel, the leak the user wrote `DNS` to prevent. Search domains alone
+///   leak nothing and are only warned about.
 ///
 /// With `[Gateway]`, `DNS` is applied (LAN DNS is redirected through the tunnel) and gets no
 /// warning. With `[Exit]`, the provider names the resolver; with `[Provider]`, consumers use
@@ -51,7 +52,9 @@ public enum ConfigReview {
             } else if sections.contains("Provider") {
                 add(.dns, "ignored: a provider's consumers use its own DNS forwarder, and this host's resolver is not "
                     + "changed; remove DNS")
-            } else if let peer = config.peers.first(where: { $0.allowedIPs.contains { $0.length == 0 } }) {
+            } else if interface.dns.contains(where: { IPAddress(parsing: $0) != nil }),
+                      let peer = config.peers.first(where: { $0.allowedIPs.contains { $0.length == 0 } }) {
+                // Search domains alone leak nothing; a resolver address left unapplied does.
                 let route = peer.allowedIPs.first { $0.length == 0 }.map { $0.network.description } ?? "a default route"
                 let at = lines(.dns)
                 throw ConfigError(

@@ -71,6 +71,11 @@ private func peer(_ allowed: String) -> String {
         }
     }
 
+    @Test func searchDomainsAloneOnAFullTunnelAreOnlyWarned() throws {
+        let warnings = try review("[Interface]\nPrivateKey = \(privateKey)\nDNS = corp.example\n" + peer("0.0.0.0/0"))
+        #expect(warnings.map(\.key) == ["DNS"])
+    }
+
     @Test func dnsOnAFullTunnelWithGatewayIsAppliedWithoutWarning() throws {
         let text = "[Interface]\nPrivateKey = \(privateKey)\nDNS = 10.0.0.53\n" + peer("0.0.0.0/0") + "\n[Gateway]\nLAN = lan0\n"
         #expect(try review(text).isEmpty)
