@@ -43,4 +43,10 @@ import Testing
             #expect(error.description.contains("e.g. 203.0.113.7:51820"))
         }
     }
+
+    @Test func theCheckWithoutAnIdentityRefusesWhatTheConsumerWould() {
+        #expect(throws: ProviderLineError.self) { try ProviderLine.endpoint("bad_host:51820") }
+        #expect(throws: ProviderLineError.self) { try ProviderLine.endpoint("bad:port") }
+        #expect((try? ProviderLine.endpoint("vpn.example.com:51820")) == EndpointSpec(host: "vpn.example.com", port: 51820))
+    }
 }

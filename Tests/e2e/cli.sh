@@ -174,6 +174,8 @@ check "warren id --endpoint bad:port fails, saying why" \
 	fails_with "--endpoint 'bad:port': port 'port' is not 1\.\.\.65535" "$WARREN" id --state-dir "$ID_DIR" --endpoint bad:port
 check "warren id --endpoint with an unbracketed IPv6 address fails" \
 	fails_with "needs brackets" "$WARREN" id --state-dir "$ID_DIR" --endpoint 2001:db8::1:51820
+check "warren id --endpoint with a host name a consumer would refuse fails" \
+	fails_with "bad host 'bad_host'" "$WARREN" id --state-dir "$ID_DIR" --endpoint bad_host:51820
 check "  … and no identity was created by the failed attempts" \
 	bash -c "[[ ! -e '$ID_DIR' ]] && echo 'no $ID_DIR'"
 check "warren id --endpoint 192.0.2.8:51820 prints the Provider line" \
