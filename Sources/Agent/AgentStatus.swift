@@ -3,6 +3,8 @@ import WireGuard
 
 /// What `warren status` shows, as sent over the control socket (JSON).
 public struct AgentStatus: Codable, Sendable, Equatable {
+    /// The agent's `WarrenVersion` (absent from agents before 0.9.0).
+    public var version: String?
     public var interface: String
     public var publicKey: String
     public var listenPort: Int
@@ -61,7 +63,7 @@ extension AgentStatus {
                 txBytes: peer.sentBytes,
                 persistentKeepalive: Int(peer.persistentKeepalive / 1_000_000_000))
         }
-        return AgentStatus(interface: interface, publicKey: Base64Key.encode(tunnel.publicKey), listenPort: listenPort,
+        return AgentStatus(version: WarrenVersion.current, interface: interface, publicKey: Base64Key.encode(tunnel.publicKey), listenPort: listenPort,
                            mtu: tunnel.mtu, addresses: addresses.map(\.description), peers: peers, drops: drops,
                            cookieRepliesSent: tunnel.cookieRepliesSent)
     }
@@ -152,9 +154,9 @@ extension AgentStatus {
         return parts.joined(separator: ", ") + " ago"
     }
 
-    /// Base units (a decimal string, as in the JSON) as tokens.
+    /// Base units (a decimal string, as in the JSON) as a person reads them (`TokenAmount.shown`).
     static func tokens(_ baseUnits: String) -> String {
-        "\(TokenAmount(baseUnits: UInt128(baseUnits) ?? 0)) tokens"
+        TokenAmount(baseUnits: UInt128(baseUnits) ?? 0).shown
     }
 
     static func bytes(_ count: UInt64) -> String {

@@ -53,12 +53,16 @@ public struct InterfaceConfig: Sendable, Equatable {
     public var hooks: [String: [String]]
     /// `SaveConfig`.
     public var saveConfig: Bool
+    /// The lines each key was written on, keyed by canonical name (`DNS`, `PostUp`, …), for
+    /// messages about a key after parsing (ConfigReview). Empty for a config built in code.
+    public var keyLines: [String: [Int]]
 
     public init(
         privateKey: [UInt8], addresses: [IPPrefix] = [], listenPort: UInt16? = nil, mtu: Int? = nil,
         dns: [String] = [], fwMark: UInt32? = nil, table: RouteTable = .auto,
-        hooks: [String: [String]] = [:], saveConfig: Bool = false
+        hooks: [String: [String]] = [:], saveConfig: Bool = false, keyLines: [String: [Int]] = [:]
     ) {
+        self.keyLines = keyLines
         self.privateKey = privateKey
         self.addresses = addresses
         self.listenPort = listenPort

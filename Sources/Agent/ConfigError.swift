@@ -16,12 +16,14 @@ public struct ConfigError: Error, Sendable, Equatable, CustomStringConvertible {
         self.message = message
     }
 
-    /// `FILE:LINE: KEY: MESSAGE`, leaving out the parts that are nil.
+    /// `FILE:LINE: KEY: MESSAGE`, leaving out the parts that are nil. The file, key and message
+    /// quote the config (and its path), so control characters in them are escaped: an error
+    /// message must not be able to drive the terminal or split a log line.
     public var description: String {
         var text = file
         if let line { text += ":\(line)" }
         text += ": "
         if let key { text += "\(key): " }
-        return text + message
+        return (text + message).escapingControlCharacters
     }
 }

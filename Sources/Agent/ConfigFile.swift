@@ -34,6 +34,14 @@ enum ConfigFile {
     }
 
     private static func failure(_ path: String, _ code: Int32) -> ConfigError {
-        ConfigError(file: path, line: nil, key: nil, message: "cannot read: \(String(cString: strerror(code)))")
+        let advice: String
+        switch code {
+        case ENOENT, ENOTDIR: advice = "check the path"
+        case EACCES, EPERM: advice = "run as root (a config holds a private key and is usually 0600)"
+        case EISDIR: advice = "give the config file, not its directory"
+        default: advice = "check the file"
+        }
+        return ConfigError(file: path, line: nil, key: nil,
+                           message: "cannot read: \(String(cString: strerror(code)).lowercased()): \(advice)")
     }
 }

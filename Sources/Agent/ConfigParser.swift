@@ -170,6 +170,7 @@ struct ConfigParser {
             let name = key.rawValue
             try checkRepeat(entry, name, mayRepeat: key.mayRepeat, seen: &seen)
             guard !entry.value.isEmpty else { throw error(entry.line, name, "has no value") }
+            config.keyLines[name, default: []].append(entry.line)
 
             switch key {
             case .privateKey:

@@ -94,7 +94,7 @@ final class ConsumerPayment: @unchecked Sendable {
                       log: EventLog, file: String) throws(AgentError) -> ConsumerPayment {
         guard let deposit = config.deposit else {
             throw .config(ConfigError(file: file, line: config.depositLine, key: "Deposit",
-                message: "the provider charges \(TokenAmount(baseUnits: grant.prices.perGiB))/GiB, \(TokenAmount(baseUnits: grant.prices.perMinute))/min: set Deposit = the tokens to lock in a payment channel (e.g. Deposit = 1) in [Exit]"))
+                message: "the provider charges \(TokenAmount(baseUnits: grant.prices.perGiB).shown)/GiB, \(TokenAmount(baseUnits: grant.prices.perMinute).shown)/min: set Deposit = the tokens to lock in a payment channel (e.g. Deposit = 1) in [Exit]"))
         }
         let opened = try PaymentState.open(stateDirectory: stateDirectory, ledgerDirectory: config.ledger, section: "Exit",
                                            persistInterval: config.persistInterval, log: log)
@@ -117,7 +117,7 @@ final class ConsumerPayment: @unchecked Sendable {
                 if record.dailyCap != dailyCap { try store.setDailyCap(channel: record.id, dailyCap) }
                 try store.setSessionEnded(channel: channel.id, at: nil)
                 try store.persistNow(channel: channel.id, now: now)
-                log.info("paying on channel \(channel.id): deposit \(TokenAmount(baseUnits: channel.deposit)), paid so far \(TokenAmount(baseUnits: record.bestAmount))")
+                log.info("paying on channel \(channel.id): deposit \(TokenAmount(baseUnits: channel.deposit).shown), paid so far \(TokenAmount(baseUnits: record.bestAmount).shown)")
             } else {
                 let salt = Sodium.randomBytes(ChannelID.saltLength)
                 let expiry = now &+ config.channelLifetimeSeconds
@@ -128,11 +128,11 @@ final class ConsumerPayment: @unchecked Sendable {
                 try store.add(ChannelRecord(role: .consumer, channel: channel, dailyCap: dailyCap), now: now)
                 do { try ledger.open(channel, now: now) } catch {
                     if case .insufficientBalance(let available, let needed) = error {
-                        throw AgentError.session("cannot open a payment channel: the wallet \(wallet.address) has \(TokenAmount(baseUnits: available)) on the local ledger \(config.ledger), the deposit needs \(TokenAmount(baseUnits: needed)); fund it (warren ledger fund --address \(wallet.address) --amount ...) or lower Deposit")
+                        throw AgentError.session("cannot open a payment channel: the wallet \(wallet.address) has \(TokenAmount(baseUnits: available).exact) on the local ledger \(config.ledger), the deposit needs \(TokenAmount(baseUnits: needed).exact); fund it (warren ledger fund --address \(wallet.address) --amount ...) or lower Deposit")
                     }
                     throw AgentError.session("opening a payment channel on the local ledger \(config.ledger): \(error)")
                 }
-                log.info("opened channel \(channel.id) to \(providerWallet): deposit \(TokenAmount(baseUnits: deposit.baseUnits)), expires at \(expiry)")
+                log.info("opened channel \(channel.id) to \(providerWallet): deposit \(TokenAmount(baseUnits: deposit.baseUnits).shown), expires at \(expiry)")
             }
         } catch let error as AgentError {
             throw error
@@ -159,7 +159,7 @@ final class ConsumerPayment: @unchecked Sendable {
         let spent = records.consumerSpend(on: now)
         guard spent >= cap else { return nil }
         let resume = (ChannelRecord.day(now) + 1) * ChannelRecord.secondsPerDay
-        return "today's spending cap is reached (MaxSpend \(TokenAmount(baseUnits: cap)), spent \(TokenAmount(baseUnits: spent))): no session through this [Exit] until 00:00 UTC (in \((resume - now + 59) / 60) min), or raise MaxSpend"
+        return "today's spending cap is reached (MaxSpend \(TokenAmount(baseUnits: cap).exact), spent \(TokenAmount(baseUnits: spent).exact)): no session through this [Exit] until 00:00 UTC (in \((resume - now + 59) / 60) min), or raise MaxSpend"
     }
 
     /// The most this channel may reach now: its deposit, and today's budget left after what
@@ -180,7 +180,7 @@ final class ConsumerPayment: @unchecked Sendable {
         let policy = WatchdogPolicy(settleThreshold: 0, expiryMargin: 0)
         do {
             let report = try WatchdogRunner.run(store: &store, settlement: ledger, now: now, policy: policy)
-            for (channel, refund) in report.refunds { log.info("reclaimed \(TokenAmount(baseUnits: refund)) from expired channel \(channel)") }
+            for (channel, refund) in report.refunds { log.info("reclaimed \(TokenAmount(baseUnits: refund).shown) from expired channel \(channel)") }
             for (channel, error) in report.failures { log.warning("reclaiming channel \(channel): \(error)") }
         } catch {
             log.error("watchdog: \(error)")
@@ -271,7 +271,7 @@ final class ConsumerPayment: @unchecked Sendable {
         case .pay, .stale:
             return
         case .capReached(let final):
-            stop("the spending cap is reached (\(TokenAmount(baseUnits: final)) on channel \(channel.id); MaxSpend per day or the deposit): paid up to it and ended the session")
+            stop("the spending cap is reached (\(TokenAmount(baseUnits: final).shown) on channel \(channel.id); MaxSpend per day or the deposit): paid up to it and ended the session")
         case .overInvoiced(.notSignedByProvider):
             log.limited("invoice-signer", "dropped an invoice not signed by the provider's wallet")
         case .overInvoiced(let problem):
@@ -306,7 +306,7 @@ final class ConsumerPayment: @unchecked Sendable {
             try state.store.record(voucher: voucher, now: wall)
             try state.store.persistNow(channel: channel.id, now: wall)
         } catch {
-            log.limited("voucher-refused", "not signing a voucher for \(TokenAmount(baseUnits: amount)): \(error)")
+            log.limited("voucher-refused", "not signing a voucher for \(TokenAmount(baseUnits: amount).shown): \(error)")
             return nil
         }
         state.lastWriteMonotonic = now.monotonic

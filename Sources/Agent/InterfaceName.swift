@@ -9,7 +9,7 @@ public struct InterfaceName: Sendable, Hashable, CustomStringConvertible {
 
     public init(_ text: String) throws(AgentError) {
         guard InterfaceName.isValid(text) else {
-            throw .usage("\"\(EscapedText(text))\" is not a valid interface name: use 1 to 15 of the characters A-Z a-z 0-9 _ = + . - (as wg-quick)")
+            throw .usage("\"\(text.escapingControlCharacters)\" is not a valid interface name: use 1 to 15 of the characters A-Z a-z 0-9 _ = + . - (as wg-quick)")
         }
         self.text = text
     }
@@ -53,28 +53,8 @@ public struct InterfaceName: Sendable, Hashable, CustomStringConvertible {
         var base = Substring(config.split(separator: "/", omittingEmptySubsequences: false).last ?? "")
         if base.hasSuffix(".conf") { base = base.dropLast(5) }
         guard isValid(String(base)) else {
-            throw .usage("cannot name the interface after \(EscapedText(config)): the file's name (without .conf) must be a valid interface name (1 to 15 of A-Z a-z 0-9 _ = + . -); rename the file or give --interface NAME")
+            throw .usage("cannot name the interface after \(config.escapingControlCharacters): the file's name (without .conf) must be a valid interface name (1 to 15 of A-Z a-z 0-9 _ = + . -); rename the file or give --interface NAME")
         }
         return (config, try InterfaceName(String(base)))
-    }
-}
-
-/// Text from a file or the command line, with control bytes shown as `\xNN`, so an error
-/// message can never move the cursor or forge a log line.
-struct EscapedText: CustomStringConvertible {
-    let raw: String
-    init(_ raw: String) { self.raw = raw }
-
-    var description: String {
-        var out = ""
-        for scalar in raw.unicodeScalars {
-            if scalar.value < 0x20 || scalar.value == 0x7f || (0x80..<0xa0).contains(scalar.value) {
-                let hex = String(scalar.value, radix: 16)
-                out += "\\x" + (hex.count < 2 ? "0" + hex : hex)
-            } else {
-                out.unicodeScalars.append(scalar)
-            }
-        }
-        return out
     }
 }

@@ -194,7 +194,7 @@ final class ProviderService: @unchecked Sendable {
         } ?? 0
         log.info("session \(session.id) of \(session.consumer) ended (\(reason)): \(session.meter.bytesFromConsumer) B from, \(sent) B to the consumer")
         if let billing, let account = session.account, let channel = account.channel {
-            log.info("session \(session.id) on channel \(channel): due \(TokenAmount(baseUnits: account.due(now: AgentClock.now().monotonic))), paid \(TokenAmount(baseUnits: account.paid))")
+            log.info("session \(session.id) on channel \(channel): due \(TokenAmount(baseUnits: account.due(now: AgentClock.now().monotonic)).exact), paid \(TokenAmount(baseUnits: account.paid).exact)")
             billing.sessionEnded(channel: channel, nowWall: AgentClock.now().wall / 1_000_000_000)
         }
     }
@@ -273,9 +273,9 @@ final class ProviderService: @unchecked Sendable {
     private func logCredit(_ change: SessionAccount.CreditChange?, session id: UInt32, _ account: SessionAccount, now: UInt64) {
         switch change {
         case .paused:
-            log.limited("session-paused", "session \(id) paused: \(account.channel == nil ? "no payment channel yet" : "vouchers are behind"), due \(TokenAmount(baseUnits: account.due(now: now))), paid \(TokenAmount(baseUnits: account.paid)) (window \(account.credit.windowBytes) B)")
+            log.limited("session-paused", "session \(id) paused: \(account.channel == nil ? "no payment channel yet" : "vouchers are behind"), due \(TokenAmount(baseUnits: account.due(now: now)).exact), paid \(TokenAmount(baseUnits: account.paid).exact) (window \(account.credit.windowBytes) B)")
         case .resumed:
-            log.limited("session-resumed", "session \(id) resumed: paid \(TokenAmount(baseUnits: account.paid))")
+            log.limited("session-resumed", "session \(id) resumed: paid \(TokenAmount(baseUnits: account.paid).shown)")
         case nil:
             break
         }
@@ -349,7 +349,7 @@ final class ProviderService: @unchecked Sendable {
                 account.credit = CreditLine(tariff: account.credit.tariff, sessionBase: best, windowBytes: account.credit.windowBytes)
                 account.paid = best
                 account.invoiceNow = true
-                log.info("session \(current.id) pays on channel \(channel.id) (deposit \(TokenAmount(baseUnits: channel.deposit)), paid so far \(TokenAmount(baseUnits: best)))")
+                log.info("session \(current.id) pays on channel \(channel.id) (deposit \(TokenAmount(baseUnits: channel.deposit).shown), paid so far \(TokenAmount(baseUnits: best).shown))")
             } else {
                 // A voucher that pays what was asked before the previous one grows the consumer's
                 // credit (it cannot pay invoices sent after it left: vouchers come once per interval).
@@ -414,7 +414,7 @@ final class ProviderService: @unchecked Sendable {
                 let covered = billing.recheck(&account, extra: 0, now: now)
                 logCredit(account.apply(covered: covered, now: now.monotonic), session: session.id, account, now: now.monotonic)
                 if account.paused && now.monotonic &- account.pausedSince > grace {
-                    overdue.append((key, session.consumer.signingPublicKey, "stopped paying: due \(TokenAmount(baseUnits: account.due(now: now.monotonic))), paid \(TokenAmount(baseUnits: account.paid)) after \(billing.config.graceSeconds) s of grace"))
+                    overdue.append((key, session.consumer.signingPublicKey, "stopped paying: due \(TokenAmount(baseUnits: account.due(now: now.monotonic)).exact), paid \(TokenAmount(baseUnits: account.paid).exact) after \(billing.config.graceSeconds) s of grace"))
                 }
                 if let invoice = billing.invoice(for: &account, sessionID: session.id, now: now.monotonic),
                    let address = session.addresses.first(where: { $0.address.isV4 })?.address ?? session.addresses.first?.address {

@@ -35,6 +35,33 @@ public struct TokenAmount: Sendable, Equatable, Comparable, Hashable, CustomStri
     }
 
     public static func < (a: TokenAmount, b: TokenAmount) -> Bool { a.baseUnits < b.baseUnits }
+
+    /// Decimals kept when an amount is shown to a person.
+    public static let shownDecimals = 6
+
+    /// The amount for a person to read: rounded half up to 6 decimals, trailing zeros dropped,
+    /// with the unit: `0.000123 tokens`, `1 token`, `2.5 tokens`. A non-zero amount that rounds
+    /// to zero reads `less than 0.000001 tokens`, never `0 tokens`. `description` stays exact
+    /// (config values, JSON twins); this is for status text, listings and log lines.
+    public var shown: String {
+        let step = TokenAmount.unit / 1_000_000                  // base units in 0.000001 token
+        var micro = baseUnits / step
+        if baseUnits % step >= step / 2 { micro += 1 }          // cannot overflow: micro ≤ UInt128.max / step
+        if micro == 0 && baseUnits > 0 { return "less than 0.000001 tokens" }
+        let whole = micro / 1_000_000
+        var fraction = String(micro % 1_000_000)
+        fraction = String(repeating: "0", count: TokenAmount.shownDecimals - fraction.count) + fraction
+        while fraction.last == "0" { fraction.removeLast() }
+        let number = fraction.isEmpty ? "\(whole)" : "\(whole).\(fraction)"
+        return number + (number == "1" ? " token" : " tokens")
+    }
+
+    /// The exact amount with its unit (`0.000000000000000001 tokens`), for messages that compare
+    /// two amounts, where rounding could show them equal.
+    public var exact: String {
+        let number = description
+        return number + (number == "1" ? " token" : " tokens")
+    }
 }
 
 /// A provider's price: per GiB carried and per minute connected.

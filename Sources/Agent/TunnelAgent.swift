@@ -115,7 +115,10 @@ public final class TunnelAgent {
                 throw ConfigError(file: options.configPath, line: provider.line, key: nil,
                                   message: "a node is a provider or a consumer of one, not both: keep [Provider] or [Exit]")
             }
-            return TunnelAgent(options: options, config: config, gateway: gateway, provider: provider, exit: exit)
+            let warnings = try ConfigReview.warnings(for: config, file: options.configPath)
+            let agent = TunnelAgent(options: options, config: config, gateway: gateway, provider: provider, exit: exit)
+            for warning in warnings { agent.log.warning("\(warning)") }
+            return agent
         } catch {
             throw .config(error)
         }

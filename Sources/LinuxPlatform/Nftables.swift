@@ -66,7 +66,7 @@ public enum Nftables {
         _ = close(fromChild[1])
         guard spawned == 0 else {
             _ = close(toChild[1]); _ = close(fromChild[0])
-            throw PlatformError(call: "posix_spawn(nft)", errno: spawned, message: "cannot start \(path)")
+            throw PlatformError(call: "posix_spawn(nft)", errno: spawned, message: "cannot start \(path): check that it is an executable nft program (reinstall nftables)")
         }
         if let input {
             var bytes = Array(input.utf8)

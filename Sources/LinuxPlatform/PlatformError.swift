@@ -17,27 +17,32 @@ public struct PlatformError: Error, CustomStringConvertible, Sendable {
         self.message = message
     }
 
+    /// The message for a person: what failed and what to do, then the system's reason in
+    /// words when the message does not already say it. The call name and the errno number are
+    /// for code (and tests), not printed: "rtnl_addr_add: … (errno 1)" tells an owner nothing.
     public var description: String {
-        if errno == 0 {
-            return "\(call): \(message)"
-        }
-        return "\(call): \(message) (\(systemErrorText(errno)))"
+        guard errno != 0 else { return message }
+        let reason = systemErrorText(errno)
+        if message.lowercased().contains(reason) { return message }
+        return "\(message) (\(reason))"
     }
 }
 
-/// The C library's text for an errno value (glibc's strerror is thread-safe
-/// for known codes).
+/// The C library's words for an errno value, lower-cased to sit inside a sentence
+/// ("operation not permitted"); glibc's strerror is thread-safe for known codes.
 func systemErrorText(_ code: Int32) -> String {
-    guard let text = strerror(code) else { return "errno \(code)" }
-    return "\(String(cString: text)), errno \(code)"
+    guard let text = strerror(code) else { return "system error \(code)" }
+    return String(cString: text).lowercased()
 }
 
 extension PlatformError {
     /// Advice for errno values that mean the same thing whatever the call.
     static func commonAdvice(for code: Int32) -> String? {
         switch code {
-        case EPERM, EACCES:
-            return "this needs CAP_NET_ADMIN: run as root or grant the capability"
+        case EPERM:
+            return "operation not permitted: run as root or grant CAP_NET_ADMIN"
+        case EACCES:
+            return "permission denied: run as root or grant CAP_NET_ADMIN"
         case ENOMEM, ENOBUFS:
             return "the system is out of memory or buffer space: free memory and retry"
         case EMFILE, ENFILE:

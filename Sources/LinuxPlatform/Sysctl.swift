@@ -26,7 +26,9 @@ public enum Sysctl {
         var bytes = Array((value + "\n").utf8)
         let n = bytes.withUnsafeMutableBytes { Glibc.write(fd, $0.baseAddress, $0.count) }
         guard n == bytes.count else {
-            throw PlatformError(call: "write", errno: errno, message: "setting \(key) to \(value) failed")
+            let code = errno
+            throw PlatformError(call: "write", errno: code, message: "setting \(key) to \(value) failed: "
+                                    + (PlatformError.commonAdvice(for: code) ?? "the kernel refused the value; check it with `sysctl \(key)`"))
         }
     }
 

@@ -24,11 +24,22 @@ struct ChannelCommand: ParsableCommand {
     var json = false
 
     func run() {
+        // A missing state directory is a wrong --state-dir (or no agent ever ran), not "no channels".
+        var info = stat()
+        guard stat(stateDir, &info) == 0 else {
+            let code = errno
+            if code == ENOENT {
+                fail("no state directory at \(stateDir): pass the agent's --state-dir (default \(AgentOptions.defaultStateDirectory))")
+            }
+            fail("cannot read the state directory \(stateDir): \(StorageFailureText.text(call: "stat \(stateDir)", errno: code))")
+        }
+        guard info.st_mode & S_IFMT == S_IFDIR else {
+            fail("\(stateDir) is not a directory: pass the agent's --state-dir (default \(AgentOptions.defaultStateDirectory))")
+        }
         let directory = stateDir + "/channels"
         let snapshot: (records: [ChannelRecord], damaged: [String])
         do { snapshot = try ChannelStore.snapshot(directory: directory) } catch {
-            fail("cannot read the channels in \(directory): \(describe(error)); run as the agent's user "
-                + "(root: the state directory is 0700), or pass --state-dir")
+            fail("cannot read the channels in \(directory): \(error); or pass another --state-dir")
         }
         let now = wallClock()
         if json {
@@ -187,8 +198,11 @@ func printJSON(_ value: some Encodable) {
     print(String(decoding: data, as: UTF8.self))
 }
 
-/// An amount in base units as tokens, for text output.
-func tokens(_ baseUnits: UInt128) -> String { "\(TokenAmount(baseUnits: baseUnits)) tokens" }
+/// An amount in base units as a person reads it (`TokenAmount.shown`: 6 decimals, the unit).
+func tokens(_ baseUnits: UInt128) -> String { TokenAmount(baseUnits: baseUnits).shown }
+
+/// The same for a decimal string of base units, as the JSON views hold them.
+func tokens(_ baseUnits: String) -> String { TokenAmount(baseUnits: UInt128(baseUnits) ?? 0).shown }
 
 func wallClock() -> UInt64 { UInt64(max(0, time(nil))) }
 
@@ -203,20 +217,4 @@ func utcText(_ seconds: UInt64) -> String {
     let year = Int64(parts.tm_year) + 1900
     let yearText = year < 1000 ? String(repeating: "0", count: 4 - String(year).count) + String(year) : String(year)
     return "\(yearText)-\(two(parts.tm_mon + 1))-\(two(parts.tm_mday))T\(two(parts.tm_hour)):\(two(parts.tm_min)):\(two(parts.tm_sec))Z"
-}
-
-/// A storage error's call and the system's words for its errno; other errors as they print.
-func describe(_ error: some Error) -> String {
-    func system(_ call: String, _ code: Int32) -> String {
-        "\(call): \(strerror(code).map { String(cString: $0) } ?? "errno \(code)")"
-    }
-    switch error {
-    case let failure as ChannelStoreError:
-        if case .storage(let call, let code) = failure { return system(call, code) }
-    case let failure as LedgerError:
-        if case .storage(let call, let code) = failure { return system(call, code) }
-    default:
-        break
-    }
-    return "\(error)"
 }

@@ -37,8 +37,8 @@ struct LedgerCommand: ParsableCommand {
                     fail("no local ledger at \(dir): an agent with Ledger = \(dir) creates it, or "
                         + "`warren ledger fund --dir \(dir) --address 0x... --amount TOKENS`; or pass --dir")
                 }
-                fail("cannot read the local ledger at \(dir): \(describe(LedgerError.storage(call: "stat \(dir)", errno: code))); "
-                    + "run as root (the ledger directory is 0700) or pass --dir")
+                fail("cannot read the local ledger at \(dir): \(StorageFailureText.text(call: "stat \(dir)", errno: code)); "
+                    + "or pass another --dir")
             }
             let state: LedgerState
             let journal: LedgerJournal.Contents
@@ -89,7 +89,7 @@ struct LedgerCommand: ParsableCommand {
                 let ledger = try LocalLedger(directory: dir, domain: domain)
                 try ledger.fund(recipient, amount: tokens.baseUnits, now: wallClock())
                 let balance = try ledger.balance(of: recipient)
-                print("funded \(recipient) with \(tokens) tokens on the local ledger \(dir); balance \(TokenAmount(baseUnits: balance)) tokens")
+                print("funded \(recipient) with \(tokens.shown) on the local ledger \(dir); balance \(TokenAmount(baseUnits: balance).shown)")
             } catch {
                 fail("cannot fund \(recipient) on the local ledger at \(dir): \(LedgerCommand.explain(error, dir: dir))")
             }
@@ -100,11 +100,11 @@ struct LedgerCommand: ParsableCommand {
     static func explain(_ error: LedgerError, dir: String) -> String {
         switch error {
         case .storage(_, let code) where code == ENOENT || code == ENOTDIR:
-            return describe(error) + "; create the parent directory first, or pass another --dir"
+            return "\(error); create the parent directory first, or pass another --dir"
         case .storage(_, let code) where code == EACCES || code == EPERM:
-            return describe(error) + "; run as root (the ledger directory is 0700), or pass another --dir"
+            return "\(error); or pass another --dir"
         case .storage:
-            return describe(error)
+            return "\(error)"
         case .corrupt(let why):
             return "\(dir)/ledger.state is damaged (\(why)); nothing can use it: move it away to start an empty ledger"
         case .balanceOverflow:
@@ -219,21 +219,21 @@ struct LedgerJSON: Encodable {
         var out = "ledger: \(directory) (local)\n"
         out += "domain: name \(domain.name), version \(domain.version), chain id \(domain.chainId), contract \(domain.verifyingContract)\n"
         out += balances.isEmpty ? "balances: none\n" : "balances:\n"
-        for balance in balances { out += "  \(balance.address): \(balance.balanceTokens) tokens\n" }
+        for balance in balances { out += "  \(balance.address): \(tokens(balance.balance))\n" }
         out += channels.isEmpty ? "channels: none\n" : "channels:\n"
         for channel in channels {
             out += "  \(channel.id)\n"
             out += "    consumer: \(channel.consumer)\n"
             out += "    provider: \(channel.provider)\n"
-            out += "    deposit: \(channel.depositTokens) tokens\n"
+            out += "    deposit: \(tokens(channel.deposit))\n"
             out += "    expiry: \(channel.expiry) (\(channel.expiryUTC))\n"
-            out += "    claimed: \(channel.claimedTokens) tokens\n"
+            out += "    claimed: \(tokens(channel.claimed))\n"
             out += "    reclaimed: \(channel.reclaimed ? "yes" : "no")\n"
         }
         out += claims.isEmpty ? "claims: none\n" : "claims:\n"
         for claim in claims {
-            out += "  \(claim.id): channel \(claim.channel), amount \(claim.amountTokens) tokens, "
-            out += claim.paidTokens.map { "paid \($0) tokens" } ?? "not settled"
+            out += "  \(claim.id): channel \(claim.channel), amount \(tokens(claim.amount)), "
+            out += claim.paid.map { "paid \(tokens($0))" } ?? "not settled"
             out += ", submissions \(claim.submissions) (\(claim.refused) refused)\n"
         }
         out += "journal: \(journal.entries) entries"

@@ -11,13 +11,17 @@ struct Warren: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "warren",
         abstract: "A WireGuard-compatible VPN agent for routers and single-board computers.",
+        version: WarrenVersion.current,
         subcommands: [Up.self, Down.self, Status.self, Id.self, Wallet.self, ChannelCommand.self, LedgerCommand.self, VoucherTool.self, Keygen.self, Pubkey.self, Genpsk.self]
     )
 }
 
-/// Prints to stderr and exits with `code`: the CLI's single way to fail.
+/// Prints to stderr and exits with `code`: the CLI's single way to fail. Control characters
+/// are escaped (messages quote configs and paths); when stderr is not a terminal the line
+/// starts with the error priority `<3>`, as the agent's log lines do (EventLog).
 func fail(_ message: String, code: Int32 = 1) -> Never {
-    var bytes = Array(("warren: " + message + "\n").utf8)
+    let line = EventLog.failureLine(message, priorityPrefix: isatty(2) == 0)
+    var bytes = Array(line.utf8)
     _ = bytes.withUnsafeMutableBytes { write(2, $0.baseAddress, $0.count) }
     Glibc.exit(code)
 }
@@ -127,12 +131,13 @@ struct Id: ParsableCommand {
 
     func run() throws {
         do {
+            // Checked before the identity is created: a typo must not leave a new key behind.
+            if let endpoint { _ = try ProviderLine.endpoint(endpoint) }
             let identity = try IdentityStore.loadOrCreate(stateDirectory: stateDir)
-            let text = identity.publicIdentity.description
             if let endpoint {
-                print("\(text)@\(endpoint)")
+                print(try ProviderLine.make(identity: identity.publicIdentity, endpoint: endpoint))
             } else {
-                print(text)
+                print(identity.publicIdentity.description)
             }
         } catch {
             fail("\(error)")
@@ -157,7 +162,7 @@ struct Wallet: ParsableCommand {
         do {
             let backend = try LocalLedger(directory: ledger)
             let balance = try backend.balance(of: key.address)
-            print("balance: \(TokenAmount(baseUnits: balance)) (local ledger \(ledger))")
+            print("balance: \(TokenAmount(baseUnits: balance).shown) (local ledger \(ledger))")
         } catch {
             print("balance: unavailable (local ledger \(ledger): \(error))")
         }

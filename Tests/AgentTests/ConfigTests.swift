@@ -96,7 +96,11 @@ private func withInterface(_ rest: String) -> String {
                     ],
                     "PostDown": ["iptables -D FORWARD -i %i -j ACCEPT"],
                 ],
-                saveConfig: true
+                saveConfig: true,
+                keyLines: [
+                    "PrivateKey": [3], "Address": [4, 5], "ListenPort": [6], "MTU": [7], "DNS": [8], "FwMark": [9],
+                    "Table": [10], "PostUp": [11, 13], "PostDown": [12], "SaveConfig": [14],
+                ]
             ),
             peers: [
                 PeerConfig(
@@ -351,14 +355,14 @@ private func withInterface(_ rest: String) -> String {
             _ = try TunnelConfig.load(path: "/nonexistent/warren/wg0.conf")
             Issue.record("missing file loaded")
         } catch {
-            #expect(error.description == "/nonexistent/warren/wg0.conf: cannot read: No such file or directory")
+            #expect(error.description == "/nonexistent/warren/wg0.conf: cannot read: no such file or directory: check the path")
         }
 
         do {
             _ = try TunnelConfig.load(path: "/tmp")
             Issue.record("directory loaded")
         } catch {
-            #expect(error.description == "/tmp: cannot read: Is a directory")
+            #expect(error.description == "/tmp: cannot read: is a directory: give the config file, not its directory")
         }
     }
 

@@ -34,9 +34,13 @@ import LinuxPlatform
         #expect(throws: AgentError.self) { try InterfaceName.resolve(config: "/tmp/wg0.conf", explicit: "../x") }
     }
 
-    @Test func escapesControlBytes() {
-        #expect(EscapedText("wg\u{1b}[2J\n0").description == "wg\\x1b[2J\\x0a0")
-        #expect(EscapedText("plain-é").description == "plain-é")
+    @Test func aBadNameIsQuotedEscaped() {
+        do {
+            _ = try InterfaceName("wg\u{1b}[2J\n0")
+            Issue.record("a name with control bytes was accepted")
+        } catch {
+            #expect("\(error)".hasPrefix("\"wg\\x1b[2J\\n0\" is not a valid interface name"))
+        }
     }
 }
 

@@ -1,0 +1,98 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
+// What a channel store or ledger error says to a person: what was refused or what failed, in
+// words, with what to do where there is something to do. Without these, an agent's message read
+// `storage(call: "mkdir /var/lib/warren/channels", errno: 13)`.
+
+extension ChannelStoreError: CustomStringConvertible {
+    public var description: String {
+        switch self {
+        case .unknownChannel(let id): return "no channel \(id) in the channel store"
+        case .channelExists(let id): return "channel \(id) is already in the channel store"
+        case .wrongChannel(let expected, let actual):
+            return "a voucher for channel \(actual) was offered to channel \(expected)"
+        case .aboveDeposit(let amount, let deposit):
+            return "a voucher for \(PaymentAmountText.tokens(amount)) is above the deposit of \(PaymentAmountText.tokens(deposit))"
+        case .belowHighWaterMark(let highWater, let offered):
+            return "a voucher for \(PaymentAmountText.tokens(offered)) is below the \(PaymentAmountText.tokens(highWater)) already signed"
+        case .overDailyCap(let cap, let spentToday, let adding):
+            return "adding \(PaymentAmountText.tokens(adding)) to today's \(PaymentAmountText.tokens(spentToday)) would pass the "
+                + "daily cap of \(PaymentAmountText.tokens(cap)) (MaxSpend)"
+        case .corrupt(let why): return "a channel file is damaged (\(why)): move it out of the channels directory"
+        case .storage(let call, let code): return StorageFailureText.text(call: call, errno: code)
+        }
+    }
+}
+
+extension LedgerError: CustomStringConvertible {
+    public var description: String {
+        switch self {
+        case .unknownChannel(let id): return "the ledger has no channel \(id)"
+        case .channelExists(let id): return "the ledger already has channel \(id)"
+        case .insufficientBalance(let available, let needed):
+            return "the balance is \(PaymentAmountText.tokens(available)); \(PaymentAmountText.tokens(needed)) needed"
+        case .zeroDeposit: return "a channel needs a deposit above zero"
+        case .expiryPassed(let expiry, let now): return "the expiry \(expiry) is not after now (\(now))"
+        case .sameParty: return "the consumer and the provider are the same address"
+        case .wrongSigner: return "the voucher is not signed by the channel's consumer"
+        case .amountAboveDeposit(let amount, let deposit):
+            return "the voucher's \(PaymentAmountText.tokens(amount)) is above the deposit of \(PaymentAmountText.tokens(deposit))"
+        case .channelExpired(let expiry): return "the channel expired at \(expiry): it can no longer be claimed"
+        case .notYetExpired(let expiry): return "the channel expires at \(expiry): it cannot be reclaimed before"
+        case .alreadyReclaimed: return "the channel was already reclaimed"
+        case .balanceOverflow: return "the balance would pass 2^128 base units"
+        case .domainMismatch: return "the ledger was made for another EIP-712 domain (another contract)"
+        case .corrupt(let why): return "the ledger file is damaged (\(why))"
+        case .storage(let call, let code): return StorageFailureText.text(call: call, errno: code)
+        }
+    }
+}
+
+/// Base units as exact decimal tokens (18 decimals) with the unit, for the messages above:
+/// exact, because they compare two amounts.
+enum PaymentAmountText {
+    static func tokens(_ baseUnits: UInt128) -> String {
+        let unit: UInt128 = 1_000_000_000_000_000_000
+        var fraction = String(baseUnits % unit)
+        fraction = String(repeating: "0", count: 18 - fraction.count) + fraction
+        while fraction.last == "0" { fraction.removeLast() }
+        let number = fraction.isEmpty ? "\(baseUnits / unit)" : "\(baseUnits / unit).\(fraction)"
+        return number + (number == "1" ? " token" : " tokens")
+    }
+}
+
+/// A storage failure (`call` is "OPERATION PATH", as the stores record it) as a sentence:
+/// `mkdir /var/lib/warren/channels` and EACCES read "cannot create the directory
+/// /var/lib/warren/channels: permission denied (run as root: the state and ledger directories
+/// are 0700)".
+public enum StorageFailureText {
+    public static func text(call: String, errno code: Int32) -> String {
+        let parts = call.split(separator: " ", maxSplits: 1)
+        let path = parts.count == 2 ? String(parts[1]) : ""
+        let what: String
+        switch parts.first.map(String.init) ?? "" {
+        case "mkdir": what = "cannot create the directory \(path)"
+        case "opendir": what = "cannot list \(path)"
+        case "open", "read": what = "cannot read \(path)"
+        case "rename", "fsync", "write": what = "cannot write \(path)"
+        case "flock": what = "cannot lock \(path)"
+        case "stat": what = "cannot look at \(path)"
+        default: what = path.isEmpty ? "a file operation failed" : "cannot use \(path)"
+        }
+        let reason = strerror(code).map { String(cString: $0).lowercased() } ?? "unknown system error"
+        let advice: String
+        switch code {
+        case EACCES, EPERM: advice = " (run as root: the state and ledger directories are 0700)"
+        case ENOENT: advice = " (check the path)"
+        case ENOTDIR: advice = " (a part of the path is a file, not a directory)"
+        case ENOSPC, EDQUOT: advice = " (free some space)"
+        case EROFS: advice = " (the filesystem is read-only)"
+        default: advice = ""
+        }
+        return "\(what): \(reason)\(advice)"
+    }
+}
