@@ -4,12 +4,13 @@
 /// bounds them all together:
 ///
 ///     reserved (window money of strangers' live sessions)
-///       + lost (what strangers' sessions left unpaid, counted for an hour from their end)
+///       + lost (what strangers' sessions used and left unpaid, at most their reservation,
+///               counted for an hour from their end)
 ///       ≤ capacity
 ///
-/// A grant that does not fit is refused. A session's reservation is at least what it can
-/// leave unpaid (its window money), so what strangers leave unpaid in any 60 minutes is at
-/// most `capacity` (plus the packets that cross a boundary at the same time: at most one per
+/// A grant that does not fit is refused. A session's reservation is the credit it gets (its
+/// window money), so the credit strangers use and do not pay in any 60 minutes is at most
+/// `capacity` (plus the packets that cross a boundary at the same time: at most one per
 /// direction and session). Pure: the caller passes the time, in seconds.
 public struct StrangerBudget: Hashable, Sendable {
     /// A loss counts for the minute it was recorded in and the next 60: at least an hour.
@@ -159,9 +160,11 @@ public struct CreditBook: Sendable {
 
     /// A session of `consumer` ended or was replaced, leaving `unpaid` (due − paid) and
     /// `debtLeft` (what remains of the amount it carried): both are the identity's debt now.
-    /// Its `reservation` goes back to the stranger budget, its own `unpaid` counted as lost.
+    /// Its `reservation` goes back to the stranger budget, its own `unpaid` counted as lost
+    /// up to the reservation: beyond it is time billed while the session sat paused, when it
+    /// got nothing (and the packets that crossed the boundary at once).
     public mutating func close(_ consumer: [UInt8], unpaid: UInt128, debtLeft: UInt128, reservation: UInt128, now: UInt64) {
-        if reservation > 0 { strangers.release(reservation, loss: unpaid, now: now) }
+        if reservation > 0 { strangers.release(reservation, loss: min(unpaid, reservation), now: now) }
         var record = record(consumer)
         let (debt, overflow) = unpaid.addingReportingOverflow(debtLeft)
         record.carry(overflow ? .max : debt, now: now)

@@ -125,6 +125,18 @@ import Testing
         #expect(book.records[[2]] == nil)     // nothing worth remembering
     }
 
+    /// Time billed while a session sits paused is owed by the identity but took nothing from
+    /// the provider: the budget counts a session's loss up to its reservation.
+    @Test func pausedTimeDoesNotEatTheBudget() {
+        var book = CreditBook(tariff: tariff, maximumWindow: maximum, strangerWindows: 2)
+        guard let a = grant(book.open([1], now: 0)) else { Issue.record("refused"); return }
+        book.close([1], unpaid: a.reservation + Self.token / 100, debtLeft: 0, reservation: a.reservation, now: 30)
+        #expect(book.strangers.lost(now: 30) == a.reservation)
+        #expect(book.record([1]).debt(now: 30) == a.reservation + Self.token / 100)
+        let second = book.open([2], now: 31)
+        #expect(grant(second) != nil)
+    }
+
     /// A good identity's window doubles with good vouchers but never beyond what it has paid
     /// for, and its carried debt is paid down by its payments: a consumer that crashed while
     /// behind can pay its way back, one that stops does not get a new window.
