@@ -151,6 +151,9 @@ final class ProviderService: @unchecked Sendable {
                 // A consumer that asks again has restarted: its counters begin anew, so does the
                 // bill; what the old account left unpaid stays with the identity (its debt).
                 if let billing, let old = existing.account {
+                    // Its gate stays on the peer until the new one replaces it below: closed, it
+                    // passes nothing more that is billed.
+                    old.paused = true
                     billing.close(old, consumer: consumer, now: now)
                     replacedChannel = old.channel ?? old.replacedChannel
                 }
