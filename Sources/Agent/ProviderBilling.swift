@@ -7,7 +7,8 @@ import WireGuard
 
 // The provider's side of payment.
 //
-//   grant          -> a SessionAccount (window from the consumer's record, no channel yet)
+//   grant          -> CreditBook.open: a SessionAccount (window and carried debt from the
+//                     consumer identity's record, a share of the stranger budget, no channel)
 //   data plane     -> account.admit per packet: count, compare with the byte allowance;
 //                     crossing it recomputes the allowance from the voucher on disk (never
 //                     writing: the packet path does not wait for flash) or pauses the session
@@ -15,6 +16,8 @@ import WireGuard
 //                     (provider = us, consumer = signer); later ones raise the best voucher
 //   every second   -> invoices, credit recheck (time is priced too), grace for paused
 //                     sessions, batched writes; every 10 s and at each session end: watchdog
+//   end or re-ask  -> CreditBook.close: what the account left unpaid becomes the identity's
+//                     debt; the channel (and one the session replaced) is settled
 
 /// The per-packet half of a session's account: counters, the allowance and the paused flag,
 /// in atomics, so both data-plane directions decide a packet without a lock (the tunnel's
@@ -79,12 +82,22 @@ struct SessionAccount {
     /// The latest invoice's due when the previous voucher arrived: the next voucher, a
     /// PersistInterval or so later, should pay at least that much to count as good.
     var dueAskedBeforeLastVoucher: UInt128 = 0
+    /// This session's share of the stranger budget (0 once the identity is good).
+    var reservation: UInt128 = 0
+    /// The channel of the session this one replaced (the consumer asked again): settled as
+    /// soon as this session binds another channel, or when it ends.
+    var replacedChannel: ChannelID?
 
-    init(tariff: Tariff, window: UInt64, now: UInt64) {
-        credit = CreditLine(tariff: tariff, sessionBase: 0, windowBytes: window)
+    init(tariff: Tariff, grant: CreditBook.Grant, now: UInt64) {
+        credit = CreditLine(tariff: tariff, sessionBase: 0, windowBytes: grant.windowBytes, carried: grant.carried, paysDown: grant.paysDown)
+        reservation = grant.reservation
         startedMonotonic = now
         paid = 0
         gate = BillingGate(allowance: credit.byteAllowance(seconds: 0, paid: 0))
+    }
+
+    init(tariff: Tariff, window: UInt64, now: UInt64) {
+        self.init(tariff: tariff, grant: CreditBook.Grant(windowBytes: window), now: now)
     }
 
     var bytesFromConsumer: UInt64 { gate.fromConsumer.load(ordering: .relaxed) }
@@ -103,6 +116,14 @@ struct SessionAccount {
     func seconds(now: UInt64) -> UInt64 { (now &- startedMonotonic) / 1_000_000_000 }
 
     func due(now: UInt64) -> UInt128 { credit.due(bytes: billedBytes, seconds: seconds(now: now)) }
+
+    /// What this session used and has not paid (vouchers received), at `now`.
+    func unpaid(now: UInt64) -> UInt128 { credit.unpaid(bytes: billedBytes, seconds: seconds(now: now), paid: paid) }
+
+    /// The channels to settle when this account is closed: its own and the one it replaced.
+    var channelsToSettle: [ChannelID] {
+        [channel, replacedChannel == channel ? nil : replacedChannel].compactMap { $0 }
+    }
 
     enum CreditChange { case paused, resumed }
 
@@ -135,8 +156,9 @@ final class ProviderBilling: @unchecked Sendable {
     let store: Mutex<ChannelStore>
     let log: EventLog
     let policy: WatchdogPolicy
-    /// Credit records by consumer identity (its Ed25519 key): a good record outlives a session.
-    let records = Mutex<[[UInt8]: CreditRecord]>([:])
+    /// Credit records by consumer identity (its Ed25519 key), with their debts, and the
+    /// stranger budget: what one identity, and all new ones together, can cost (`CreditBook`).
+    let book: Mutex<CreditBook>
     /// Consumers whose last session ended unpaid, and until when (monotonic ns) they are
     /// refused: otherwise asking again would buy a fresh free window each time.
     let nonPayers = Mutex<[[UInt8]: UInt64]>([:])
@@ -158,6 +180,7 @@ final class ProviderBilling: @unchecked Sendable {
         self.config = config
         self.tariff = tariff
         self.log = log
+        book = Mutex(CreditBook(tariff: tariff, maximumWindow: config.creditWindow, strangerWindows: config.strangerWindows))
         policy = WatchdogPolicy(settleThreshold: config.settleThreshold.baseUnits, expiryMargin: config.expiryMarginSeconds)
     }
 
@@ -187,8 +210,26 @@ final class ProviderBilling: @unchecked Sendable {
         return socket.send(bytes, to: address)
     }
 
-    func window(for consumer: [UInt8]) -> UInt64 {
-        records.withLock { $0[consumer, default: CreditRecord(maximum: config.creditWindow)].window }
+    /// Seconds on the monotonic clock: the credit book's time.
+    static func bookSeconds(_ now: Now) -> UInt64 { now.monotonic / 1_000_000_000 }
+
+    /// A session for `consumer` (any live one already closed): its grant, or a refusal.
+    func open(consumer: [UInt8], now: Now) -> CreditBook.Decision {
+        book.withLock { $0.open(consumer, now: Self.bookSeconds(now)) }
+    }
+
+    /// An account is done (its session ended, or the consumer asked again): what it left
+    /// unpaid becomes the identity's debt, its stranger share goes back. Returns the unpaid
+    /// amount it carried on (for the log).
+    @discardableResult
+    func close(_ account: SessionAccount, consumer: [UInt8], now: Now) -> UInt128 {
+        let unpaid = account.unpaid(now: now.monotonic)
+        let left = account.credit.debtLeft(paid: account.paid)
+        book.withLock {
+            $0.close(consumer, unpaid: unpaid, debtLeft: left, reservation: account.reservation, now: Self.bookSeconds(now))
+        }
+        let (sum, overflow) = unpaid.addingReportingOverflow(left)
+        return overflow ? .max : sum
     }
 
     func recordNonPayer(_ consumer: [UInt8], now: UInt64) {
@@ -203,11 +244,17 @@ final class ProviderBilling: @unchecked Sendable {
     }
 
     func recordGoodVoucher(consumer: [UInt8]) -> UInt64 {
-        records.withLock { table in
-            var record = table[consumer, default: CreditRecord(maximum: config.creditWindow)]
-            record.recordGoodVoucher()
-            table[consumer] = record
-            return record.window
+        book.withLock { $0.goodVoucher(consumer) }
+    }
+
+    /// A voucher added `amount` to what `account`'s consumer paid: a stranger that has now
+    /// paid a first window's money gives its share of the budget back and pays down what it
+    /// carried from then on.
+    func recordPayment(_ amount: UInt128, consumer: [UInt8], account: inout SessionAccount, now: Now) {
+        let good = book.withLock { $0.paid(consumer, amount: amount, reservation: account.reservation, now: Self.bookSeconds(now)) }
+        if good && account.reservation > 0 {
+            account.reservation = 0
+            account.credit = account.credit.with(paysDown: true)
         }
     }
 

@@ -20,7 +20,7 @@ public struct ProviderConfig: Sendable, Equatable {
     public var line: Int
 
     static let keys = ["WAN", "Pool", "Exit", "Whitelist", "MaxSessions", "RateLimit", "Price", "IdleTimeout",
-                       "CreditWindow", "SettleThreshold", "PaymentGrace", "ExpiryMargin", "PersistInterval", "Ledger"]
+                       "CreditWindow", "SettleThreshold", "PaymentGrace", "ExpiryMargin", "PersistInterval", "Ledger", "StrangerWindows"]
 
     public static func from(_ config: TunnelConfig, file: String) throws(ConfigError) -> ProviderConfig? {
         guard let section = try SectionReader.single("Provider", in: config, file: file) else { return nil }
@@ -47,6 +47,11 @@ public struct ProviderConfig: Sendable, Equatable {
                 payment.persistInterval = try PaymentValue.seconds(value, 1...3600)
             case "Ledger":
                 payment.ledger = try PaymentValue.directory(value)
+            case "StrangerWindows":
+                guard let n = ConfigValue.decimal(ConfigValue.trim(value)), n >= 1, n <= 65536 else {
+                    throw ValueProblem("'\(value)' is not a number from 1 to 65536")
+                }
+                payment.strangerWindows = n
             case "WAN":
                 guard GatewayConfig.isInterfaceName(value) else { throw ValueProblem("'\(value)' is not an interface name") }
                 wan = String(value)
@@ -192,6 +197,9 @@ public struct ProviderPaymentConfig: Sendable, Equatable {
     public var persistInterval: UInt64 = 10
     /// The local ledger's directory (the settlement backend).
     public var ledger = PaymentValue.defaultLedger
+    /// What consumers that have not paid yet may leave unpaid together per hour, in first
+    /// windows' money (`CreditBook`).
+    public var strangerWindows: UInt64 = 16
 }
 
 /// The consumer's side of payment: its deposit, budget and channel settings.

@@ -114,27 +114,53 @@ final class ProviderService: @unchecked Sendable {
         SessionPrices(perGiB: config.price.perGiB.baseUnits, perMinute: config.price.perMinute.baseUnits)
     }
 
+    /// What `decide` did under the provider's lock.
+    private enum Decision {
+        case granted(SessionGrant, addresses: [IPPrefix], isNew: Bool, gate: BillingGate?)
+        case full
+        /// Refused by the credit book; a live session of the consumer it replaced is ended.
+        case refused(SessionRefusal, ended: ProviderSession?, settle: [ChannelID])
+    }
+
     private func decide(_ request: OpenedSessionRequest, now: Now) -> SessionAnswer {
         let prices = prices()
         guard prices.fit(within: request.maxPrices) else {
             state.withLock { $0.refused &+= 1 }
             return .refused(SessionRefusal(reason: .priceTooLow, prices: prices, text: "the price is higher than the consumer accepts"))
         }
-        if let billing, billing.isRefusedNonPayer(request.consumer.signingPublicKey, now: now.monotonic) {
+        let consumer = request.consumer.signingPublicKey
+        if let billing, billing.isRefusedNonPayer(consumer, now: now.monotonic) {
             state.withLock { $0.refused &+= 1 }
             return .refused(SessionRefusal(reason: .policyRefused, prices: prices, text: "an earlier session was not paid: refused for 10 minutes"))
         }
+        // A paying provider keeps one session per consumer identity, so that its credit is
+        // counted once: a request with another tunnel key ends the identity's other session.
+        if billing != nil, let other = state.withLock({ state in
+            state.sessions.first { $0.key != request.consumerWireGuardKey && $0.value.consumer.signingPublicKey == consumer }?.key
+        }) {
+            end(other, reason: "the consumer asked again with another tunnel key")
+        }
         // A consumer reconnecting replaces its old session (same key, fresh addresses kept).
-        let result: (SessionGrant, [IPPrefix], Bool, BillingGate?)? = state.withLock { state -> (SessionGrant, [IPPrefix], Bool, BillingGate?)? in
+        var carried: UInt128 = 0
+        let decision = state.withLock { state -> Decision in
             var session: ProviderSession
             var isNew = false
+            var replacedChannel: ChannelID?
             if var existing = state.sessions[request.consumerWireGuardKey] {
                 existing.lastActive = now.monotonic
-                // A consumer that asks again has restarted: its counters begin anew, so does the bill.
+                // A consumer that asks again has restarted: its counters begin anew, so does the
+                // bill; what the old account left unpaid stays with the identity (its debt).
+                if let billing, let old = existing.account {
+                    // Its gate stays on the peer until the new one replaces it below: closed, it
+                    // passes nothing more that is billed.
+                    old.paused = true
+                    billing.close(old, consumer: consumer, now: now)
+                    replacedChannel = old.channel ?? old.replacedChannel
+                }
                 existing.account = nil
                 session = existing
             } else {
-                guard state.sessions.count < config.maxSessions, let (slot, addresses) = state.pool.allocate() else { return nil }
+                guard state.sessions.count < config.maxSessions, let (slot, addresses) = state.pool.allocate() else { return .full }
                 session = ProviderSession(id: state.nextSessionID, consumer: request.consumer, wireGuardKey: request.consumerWireGuardKey,
                                           slot: slot, addresses: addresses, createdWall: now.wall, lastActive: now.monotonic)
                 state.nextSessionID &+= 1
@@ -142,8 +168,27 @@ final class ProviderService: @unchecked Sendable {
             }
             var window: UInt64 = 0
             if let billing {
-                window = billing.window(for: request.consumer.signingPublicKey)
-                session.account = SessionAccount(tariff: billing.tariff, window: window, now: now.monotonic)
+                var refusal: SessionRefusal?
+                switch billing.open(consumer: consumer, now: now) {
+                case .granted(let grant):
+                    window = grant.windowBytes
+                    carried = grant.carried
+                    var account = SessionAccount(tariff: billing.tariff, grant: grant, now: now.monotonic)
+                    account.replacedChannel = replacedChannel
+                    session.account = account
+                case .owes:
+                    refusal = SessionRefusal(reason: .policyRefused, prices: prices, text: "unpaid from earlier sessions: refused for up to 10 min")
+                case .strangersFull(let retry):
+                    refusal = SessionRefusal(reason: .rateLimited, prices: prices, text: "credit for new consumers used up: retry in \(retry) s")
+                }
+                // Refused: the slot goes back, and a session the request replaced ends.
+                if let refusal {
+                    state.refused &+= 1
+                    state.pool.release(slot: session.slot)
+                    guard !isNew else { return .refused(refusal, ended: nil, settle: []) }
+                    state.sessions.removeValue(forKey: request.consumerWireGuardKey)
+                    return .refused(refusal, ended: session, settle: replacedChannel.map { [$0] } ?? [])
+                }
             }
             state.sessions[request.consumerWireGuardKey] = session
             guard let grant = try? SessionGrant(
@@ -153,22 +198,31 @@ final class ProviderService: @unchecked Sendable {
                 mtu: UInt16(clamping: mtu), dnsIPv4: dnsV4, dnsIPv6: dnsV6,
                 providerTunnelIPv4: dnsV4, providerTunnelIPv6: dnsV6, prices: prices,
                 creditWindowBytes: window, voucherIntervalBytes: window / 4, idleTimeoutSeconds: UInt32(config.idleTimeoutSeconds),
-                providerWallet: billing?.wallet.address.bytes) else { return nil }
-            return (grant, session.addresses, isNew, session.account?.gate)
+                providerWallet: billing?.wallet.address.bytes) else { return .full }
+            return .granted(grant, addresses: session.addresses, isNew: isNew, gate: session.account?.gate)
         }
-        guard let (grant, addresses, isNew, gate) = result else {
+        switch decision {
+        case .full:
             state.withLock { $0.refused &+= 1 }
             return .refused(SessionRefusal(reason: .full, prices: prices, text: "no free session (MaxSessions \(config.maxSessions))"))
+        case .refused(let refusal, let ended, let settle):
+            log.limited("session-credit", "session request of \(request.consumer) refused: \(refusal.text)")
+            if let ended { finish(ended, reason: "asked again and refused: \(refusal.text)", settle: settle) }
+            return .refused(refusal)
+        case .granted(let grant, let addresses, let isNew, let gate):
+            plane?.tunnel.withLock { tunnel in
+                let peer = isNew ? tunnel.addPeer(publicKey: request.consumerWireGuardKey, allowedIPs: addresses)
+                                 : tunnel.peer(publicKey: request.consumerWireGuardKey)
+                peer?.attachment = gate
+            }
+            let debt = carried > 0 ? ", carrying \(TokenAmount(baseUnits: carried).shown) unpaid from earlier sessions" : ""
+            if isNew {
+                log.info("session \(grant.sessionID) opened for \(request.consumer) at \(addresses.map(\.description).joined(separator: ", "))\(debt)")
+            } else {
+                log.limited("session-again", "session \(grant.sessionID) of \(request.consumer) asked again: counters restart\(debt)")
+            }
+            return .accepted(grant)
         }
-        plane?.tunnel.withLock { tunnel in
-            let peer = isNew ? tunnel.addPeer(publicKey: request.consumerWireGuardKey, allowedIPs: addresses)
-                             : tunnel.peer(publicKey: request.consumerWireGuardKey)
-            peer?.attachment = gate
-        }
-        if isNew {
-            log.info("session \(grant.sessionID) opened for \(request.consumer) at \(addresses.map(\.description).joined(separator: ", "))")
-        }
-        return .accepted(grant)
     }
 
     private func handleClose(_ message: UnsafeRawBufferPointer, now: Now) {
@@ -187,14 +241,29 @@ final class ProviderService: @unchecked Sendable {
             state.pool.release(slot: session.slot)
             return session
         }) else { return }
+        finish(session, reason: reason)
+    }
+
+    /// The rest of a session's end, once it is out of the table: its peer goes, its account
+    /// is closed (what it left unpaid stays with the identity) and its channels (`settle`
+    /// too) are marked ended for the watchdog to claim.
+    private func finish(_ session: ProviderSession, reason: String, settle: [ChannelID] = []) {
+        let key = session.wireGuardKey
         let sent = plane?.tunnel.withLock { tunnel -> UInt64 in
             let bytes = tunnel.peer(publicKey: key)?.innerSentBytes ?? 0
             tunnel.removePeer(publicKey: key)
             return bytes
         } ?? 0
         log.info("session \(session.id) of \(session.consumer) ended (\(reason)): \(session.meter.bytesFromConsumer) B from, \(sent) B to the consumer")
-        if let billing, let account = session.account, let channel = account.channel {
-            log.info("session \(session.id) on channel \(channel): due \(TokenAmount(baseUnits: account.due(now: AgentClock.now().monotonic)).exact), paid \(TokenAmount(baseUnits: account.paid).exact)")
+        guard let billing else { return }
+        var channels = settle
+        if let account = session.account {
+            let now = AgentClock.now()
+            let left = billing.close(account, consumer: session.consumer.signingPublicKey, now: now)
+            log.info("session \(session.id)\(account.channel.map { " on channel \($0)" } ?? ""): due \(TokenAmount(baseUnits: account.due(now: now.monotonic)).exact), paid \(TokenAmount(baseUnits: account.paid).exact), left unpaid \(TokenAmount(baseUnits: left).shown)")
+            channels += account.channelsToSettle
+        }
+        for channel in channels {
             billing.sessionEnded(channel: channel, nowWall: AgentClock.now().wall / 1_000_000_000)
         }
     }
@@ -340,22 +409,29 @@ final class ProviderService: @unchecked Sendable {
             return
         }
         let consumerKey = session.consumer.signingPublicKey
-        state.withLock { state in
-            guard var current = state.sessions[key], var account = current.account else { return }
+        let replaced = state.withLock { state -> ChannelID? in
+            guard var current = state.sessions[key], var account = current.account else { return nil }
+            var replaced: ChannelID?
             if binding {
-                guard account.channel == nil else { return }
+                guard account.channel == nil else { return nil }
                 account.channel = channel.id
                 account.consumerWallet = signer
-                account.credit = CreditLine(tariff: account.credit.tariff, sessionBase: best, windowBytes: account.credit.windowBytes)
+                account.credit = account.credit.with(sessionBase: best)
                 account.paid = best
                 account.invoiceNow = true
+                // The session this one replaced paid on another channel: settle that one now.
+                if account.replacedChannel != channel.id { replaced = account.replacedChannel }
+                account.replacedChannel = nil
                 log.info("session \(current.id) pays on channel \(channel.id) (deposit \(TokenAmount(baseUnits: channel.deposit).shown), paid so far \(TokenAmount(baseUnits: best).shown))")
             } else {
+                if best > account.paid {
+                    billing.recordPayment(best - account.paid, consumer: consumerKey, account: &account, now: now)
+                }
                 // A voucher that pays what was asked before the previous one grows the consumer's
                 // credit (it cannot pay invoices sent after it left: vouchers come once per interval).
                 if voucher.cumulativeAmount >= account.dueAskedBeforeLastVoucher && voucher.cumulativeAmount > account.paid {
                     let window = billing.recordGoodVoucher(consumer: consumerKey)
-                    account.credit = CreditLine(tariff: account.credit.tariff, sessionBase: account.credit.sessionBase, windowBytes: window)
+                    account.credit = account.credit.with(windowBytes: window)
                 }
                 account.paid = max(account.paid, best)
             }
@@ -365,6 +441,11 @@ final class ProviderService: @unchecked Sendable {
             logCredit(account.apply(covered: covered, now: now.monotonic), session: current.id, account, now: now.monotonic)
             current.account = account
             state.sessions[key] = current
+            return replaced
+        }
+        if let replaced {
+            log.info("session \(session.id) replaced channel \(replaced) with \(channel.id): settling \(replaced) now")
+            billing.sessionEnded(channel: replaced, nowWall: wall)
         }
         // A consumer about to disconnect asks for its final bill: answer at once.
         if SignedVoucher.isClosing(bytes), let (address, invoice) = state.withLock({ state -> (IPAddress, Invoice)? in

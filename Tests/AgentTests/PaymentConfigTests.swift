@@ -32,8 +32,10 @@ import WireGuard
             ExpiryMargin = 600
             PersistInterval = 5
             Ledger = /srv/ledger
+            StrangerWindows = 4
             """))
         #expect(config.price.perGiB.baseUnits == Self.token / 2)
+        #expect(config.payment.strangerWindows == 4)
         #expect(config.payment.creditWindow == 8 << 20)
         #expect(config.payment.settleThreshold.baseUnits == Self.token / 4)
         #expect(config.payment.graceSeconds == 45)
@@ -48,6 +50,7 @@ import WireGuard
         #expect(payment.creditWindow == 256 << 20)
         #expect(payment.persistInterval == 10)
         #expect(payment.ledger == "/var/lib/warren/ledger")
+        #expect(payment.strangerWindows == 16)
     }
 
     @Test func sizesTakeUnits() throws {
@@ -85,6 +88,8 @@ import WireGuard
              "/etc/warren/pay.conf:8: PersistInterval: '0' is not a number of seconds from 1 to 3600"),
             ({ () throws(ConfigError) in _ = try self.provider("Ledger = ledger") },
              "/etc/warren/pay.conf:8: Ledger: 'ledger' is not an absolute directory path"),
+            ({ () throws(ConfigError) in _ = try self.provider("StrangerWindows = 0") },
+             "/etc/warren/pay.conf:8: StrangerWindows: '0' is not a number from 1 to 65536"),
             ({ () throws(ConfigError) in _ = try self.exit("Deposit = 0") },
              "/etc/warren/pay.conf:5: Deposit: a deposit must be more than 0"),
             ({ () throws(ConfigError) in _ = try self.exit("ChannelLifetime = 5") },

@@ -7,7 +7,7 @@
 #          wpv: 10.99.0.1          │
 #   [cons] wan0 198.18.1.2 ─ r-c ──┤ [inet] router, knows only its links
 #   [web]  203.0.113.9 ── r-web ┘
-#          paysink.py: byte-counting sinks on :9002 and :9004-9007, a source of zeros on :9003;
+#          paysink.py: byte-counting sinks on :9002 and :9004-9010, a source of zeros on :9003;
 #          tcpxfer.py (checksummed transfers) on :5201 and :5205
 #
 # The provider's resolv.conf names 203.0.113.53 (on web; nothing answers there: no case
@@ -18,7 +18,7 @@
 # ledger directory. Tariff 2/GiB + 0.001/min, CreditWindow 4 MiB (a stranger's first window
 # 256 KiB), PersistInterval 1 s, PaymentGrace 5 s, SettleThreshold 0.
 #
-#   PAY_CASES="1 3"   run only these cases (default: all, 1 to 7)
+#   PAY_CASES="1 3"   run only these cases (default: all, 1 to 9)
 PAY_WARREN_GIVEN=${WARREN:-}
 source "$(dirname "$0")/lib.sh"
 # Without WARREN in the environment, the newer of the release and debug builds.
@@ -26,7 +26,7 @@ if [[ -z $PAY_WARREN_GIVEN && -x $REPO/.build/debug/warren && ( ! -x $WARREN || 
 	WARREN=$REPO/.build/debug/warren
 fi
 say "(warren binary: $WARREN)"
-PAY_CASES=${PAY_CASES:-1 2 3 4 5 6 7}
+PAY_CASES=${PAY_CASES:-1 2 3 4 5 6 7 8 9}
 want_case() { [[ " $PAY_CASES " == *" $1 "* ]]; }
 
 require_root_tools
@@ -192,6 +192,10 @@ SettleThreshold = 0
 Ledger = $LEDGER
 EOF
 sed 's/^ExpiryMargin = 60$/ExpiryMargin = 30/' "$PV_CONF" >"$E2E_TMP/provider-short.conf"
+# Case 9: strangers (consumers that have not paid a first window's money yet) together may
+# leave at most 2 first windows' money unpaid per hour.
+STRANGERS9=2
+sed "s/^Ledger = .*/&\nStrangerWindows = $STRANGERS9/" "$PV_CONF" >"$E2E_TMP/provider-strangers.conf"
 
 consumer_conf() { # consumer_conf FILE [MAXSPEND] [LIFETIME]
 	cat >"$1" <<-EOF
@@ -422,7 +426,7 @@ check "setup: provider identity and wallet" pv_identity || summary
 consumer_conf "$E2E_TMP/consumer.conf"
 check "setup: provider up (Price 2/GiB + 0.001/min, CreditWindow 4MiB, Ledger $LEDGER)" pv_start || summary
 check "setup: status shows the provider's wallet" cmp_eq "provider.wallet" "$(pv "d['provider']['wallet']")" "$PV_WALLET"
-for port in 9002 9004 9005 9006 9007; do sink_start "$port" >/dev/null || { fail "setup: sink on web:$port"; summary; }; done
+for port in 9002 9004 9005 9006 9007 9008 9009 9010; do sink_start "$port" >/dev/null || { fail "setup: sink on web:$port"; summary; }; done
 check "setup: sources and sinks on web" source_start 9003
 
 # =============================================================================== case 1
@@ -787,6 +791,109 @@ if want_case 7; then
 		fi
 	fi
 	consumers_stop
+fi
+
+# =============================================================================== case 8
+# A consumer that never pays (WARREN_TEST_STOP_PAYING_AFTER=0) while sessionpkt.py asks for a
+# session again in its name (its identity, its tunnel key) as fast as it likes for 25 s (from
+# another address, so that the provider's per-source rate limit leaves the consumer's own
+# requests alone; it admits 5 a second from one address): each
+# request replaces the session's account, and before issue 9 each brought a fresh free
+# window (about 83 MB in 25 s). What reaches the server must stay within one first window.
+# Then a paying consumer that comes back (killed, restarted before the provider's idle
+# timeout) on another channel: the provider settles the old channel when the new one binds.
+if want_case 8; then
+	c="8: a consumer that asks again as fast as it likes"
+	ALLOW0=$(allowance $((WINDOW / 16)))
+	check "$c: provider restarted (its memory of consumers is empty)" pv_restart "$PV_CONF"
+	check "$c: fund the consumer's wallet" fund C8
+	if check "$c: consumer up with WARREN_TEST_STOP_PAYING_AFTER=0" consumer_up C8 "" WARREN_TEST_STOP_PAYING_AFTER=0; then
+		C8_KEY=$(node_eval C8 "d['publicKey']")
+		C8_REFUSED0=$(pv "d['provider']['refused']")
+		upload_bg 9008 200 30 --persist
+		# From the router's namespace: the consumer's own namespace routes everything but the
+		# agent's socket into the tunnel. The provider knows a consumer by its keys, not its address.
+		bg "$NS_R" "$E2E_TMP/reask.out" "$PYTHON" "$E2E_DIR/sessionpkt.py" reask "$PV_ID" "$PV_WAN4" "$PORT" \
+			"$E2E_TMP/state-C8/identity" 25
+		REASK_PID=$BG_LAST
+		wait "$REASK_PID"
+		say "    ($(cat "$E2E_TMP/reask.out"))"
+		check "$c: the requests were in the consumer's name (its tunnel key)" \
+			cmp_eq "tunnel key" "$(sed -n 's/^tunnel key \([^:]*\):.*/\1/p' "$E2E_TMP/reask.out")" "$C8_KEY"
+		check "$c: the provider answered some of them" \
+			int_cmp "answered" "$(sed -n 's/.*, \([0-9]*\) answered$/\1/p' "$E2E_TMP/reask.out")" ">" 10
+		sleep 3
+		xfer_stop
+		say "    ($(cat "$E2E_TMP/upload-9008.out"))"
+		check "$c: bytes that reached the server ≤ one first window's allowance + 2 KiB" \
+			int_cmp "TCP payload received at $WEB4:9008" "$(sink_bytes 9008)" "<=" $((ALLOW0 + 2048))
+		check "$c: the provider refused it once its window was used" \
+			int_cmp "provider.refused" "$(pv "d['provider']['refused']")" ">" "$C8_REFUSED0"
+		check "$c: its log says why" log_has "${NODE_LOG[PV]}" "refused: (unpaid from earlier sessions|an earlier session was not paid)" "provider"
+	fi
+	consumers_stop
+
+	c="8: a returning consumer on another channel"
+	check "$c: fund the consumer's wallet" fund C9
+	consumer_conf "$E2E_TMP/consumer-long.conf" 4 20000
+	if check "$c: consumer up" consumer_up C9; then
+		C9_KEY=$(node_eval C9 "d['publicKey']")
+		CH9A=$(node_eval C9 "d['payment']['channel']")
+		upload_bg 9009 500 30
+		check "$c: the provider persists its vouchers on the first channel" wait_for 20 "the provider's best voucher on disk > 0" \
+			pv_best_nonzero "$CH9A"
+		check "$c: SIGKILL the consumer" node_kill C9
+		xfer_stop
+		check "$c: warren down cleans up after the crash" c_down C9
+		check "$c: the provider still holds its session" node_true PV "len([s for s in d['provider']['sessions'] if s['publicKey'] == '$C9_KEY']) == 1"
+		check "$c: the first channel is not claimed yet" ledger_claimed_is "$CH9A" 0
+		# ChannelLifetime 20000: the first channel (3600 s) has less than a quarter of that left,
+		# so the restarted consumer opens another.
+		if check "$c: consumer restarted with ChannelLifetime 20000" consumer_up C9 "$E2E_TMP/consumer-long.conf"; then
+			CH9B=$(node_eval C9 "d['payment']['channel']")
+			check "$c: it pays on a new channel" test "$CH9B" != "$CH9A"
+			check "$c: the provider binds the session to the new channel" wait_for 15 "the session to pay on $CH9B" sess_channel_is "$C9_KEY" "$CH9B"
+			check "$c: the replaced channel is claimed at once (ledger claimed = the provider's best)" \
+				wait_for 15 "ledger claimed of $CH9A = the provider's best on disk" pv_claimed_best "$CH9A"
+			check "$c: claimed > 0" int_cmp "claimed" "$(lchan_field "$CH9A" claimed)" ">" 0
+			check "$c: the provider's record of it says the session ended" cmp_eq "session" "$(chan_field PV "$CH9A" session)" "ended"
+			check "$c: the provider's log says so" log_has "${NODE_LOG[PV]}" "replaced channel $CH9A with $CH9B" "provider"
+			check "$c: the consumer stops on SIGTERM (exit 0)" stopped_ok C9
+			check "$c: the new channel's claim = the consumer's last voucher" wait_claim C9 "$CH9B" 30
+			check "$c: no claim id submitted twice" journal_once
+		fi
+	fi
+	consumers_stop
+fi
+
+# =============================================================================== case 9
+# Identities cost nothing: four fresh consumers (new state directories) that never pay, one
+# after the other, with StrangerWindows = 2. Together what reaches the server stays within two
+# first windows; the later ones are refused ("credit for new consumers used up").
+if want_case 9; then
+	c="9: fresh identities together"
+	ALLOW0=$(allowance $((WINDOW / 16)))
+	check "$c: provider restarted with StrangerWindows = $STRANGERS9" pv_restart "$E2E_TMP/provider-strangers.conf"
+	S9_UP=0
+	for n in 1 2 3 4; do
+		check "$c: fund stranger CS$n's wallet" fund "CS$n" || continue
+		if consumer_up "CS$n" "" WARREN_TEST_STOP_PAYING_AFTER=0; then
+			S9_UP=$((S9_UP + 1))
+			upload_bg 9010 100 8 --persist
+			wait "$XFER_PID" 2>/dev/null
+			XFER_PID=""
+			say "    (CS$n: $(cat "$E2E_TMP/upload-9010.out"))"
+			stopped "CS$n" >/dev/null
+		else
+			say "    (CS$n got no session: $(grep -o 'refused.*' "${NODE_LOG[CS$n]}" | tail -n 1))"
+		fi
+	done
+	check "$c: bytes that reached the server from all four ≤ $STRANGERS9 first windows' allowance + 2 KiB each" \
+		int_cmp "TCP payload received at $WEB4:9010" "$(sink_bytes 9010)" "<=" $((STRANGERS9 * (ALLOW0 + 2048)))
+	check "$c: at most $STRANGERS9 of them got a session" int_cmp "sessions" "$S9_UP" "<=" "$STRANGERS9"
+	check "$c: the provider's log says why the others were refused" log_has "${NODE_LOG[PV]}" "refused: credit for new consumers used up" "provider"
+	consumers_stop
+	check "$c: provider restarted with the suite's config" pv_restart "$PV_CONF"
 fi
 
 # =============================================================================== the whole run

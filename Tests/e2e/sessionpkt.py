@@ -12,6 +12,14 @@
         --save writes the datagram to FILE (for replay/mutate). --wait waits that long for a
         type 6 answer from HOST:PORT and prints "answered: type 6, N bytes" (exit status 0)
         or "no answer ..." (exit status 1).
+    sessionpkt.py reask PROVIDER HOST PORT WARREN_IDENTITY SECONDS [--interval SECONDS]
+        Ask for a session again and again in the name of a running warren consumer: each
+        request is fresh (new nonce and timestamp), signed by the seed in its identity file
+        (WARREN_IDENTITY, the state directory's `identity`: "WRNID1", the 32-byte seed, a
+        checksum) and names its WireGuard key (the X25519 form of its Ed25519 key), so the
+        provider takes it for that consumer asking again. Sends one every --interval (default
+        0.02 s: as fast as the provider's rate limit lets any through) for SECONDS; prints the
+        tunnel key (base64) and how many requests were sent and answered (type 6).
     sessionpkt.py extract PCAP HOST PORT FILE
         The first type 5 datagram to HOST:PORT in the capture, saved to FILE.
     sessionpkt.py replay FILE HOST PORT COUNT [--interval SECONDS]
@@ -215,6 +223,42 @@ def cmd_request(args):
             return 0 if len(data) == RESPONSE_LENGTH else 1
 
 
+def load_warren_identity(path):
+    ed25519, _, _, _ = crypto()
+    data = open(path, "rb").read()
+    if len(data) != 54 or data[:6] != b"WRNID1":
+        raise ValueError(f"{path} is not a warren identity file")
+    return ed25519.Ed25519PrivateKey.from_private_bytes(data[6:38])
+
+
+def cmd_reask(args):
+    provider_x = ed25519_to_x25519(parse_identity(args.provider))
+    signer = load_warren_identity(args.identity)
+    tunnel_key = ed25519_to_x25519(raw_public(signer))
+    sock = udp_socket(args.host)
+    sock.connect((args.host, args.port))
+    sock.setblocking(False)
+    sent = answered = 0
+    deadline = time.monotonic() + args.seconds
+    while time.monotonic() < deadline:
+        sock.send(build_request(provider_x, signer, tunnel_key, time.time()))
+        sent += 1
+        pause = time.monotonic() + args.interval
+        while True:
+            left = pause - time.monotonic()
+            if left <= 0:
+                break
+            if select.select([sock], [], [], left)[0]:
+                try:
+                    if sock.recv(4096)[:1] == b"\x06":
+                        answered += 1
+                except OSError:
+                    pass
+    print(f"tunnel key {base64.b64encode(tunnel_key).decode()}: {sent} requests in {args.seconds} s "
+          f"in the name of {identity_text(raw_public(signer))}, {answered} answered")
+    return 0
+
+
 def cmd_extract(args):
     import wgpkt
     grams = wgpkt.captured(args.pcap, args.host, args.port, 5)
@@ -300,6 +344,13 @@ def main(argv):
     s.add_argument("--age", type=float, default=0.0)
     s.add_argument("--save")
     s.add_argument("--wait", type=float, default=0.0)
+    s = sub.add_parser("reask")
+    s.add_argument("provider")
+    s.add_argument("host")
+    s.add_argument("port", type=int)
+    s.add_argument("identity")
+    s.add_argument("seconds", type=float)
+    s.add_argument("--interval", type=float, default=0.02)
     s = sub.add_parser("extract")
     s.add_argument("pcap")
     s.add_argument("host")
@@ -329,7 +380,7 @@ def main(argv):
     s.add_argument("--claim")
     args = parser.parse_args(argv[1:])
     handler = {"newid": cmd_newid, "request": cmd_request, "extract": cmd_extract, "replay": cmd_replay,
-               "mutate": cmd_mutate, "garbage": cmd_garbage, "close": cmd_close}[args.cmd]
+               "mutate": cmd_mutate, "garbage": cmd_garbage, "close": cmd_close, "reask": cmd_reask}[args.cmd]
     try:
         return handler(args)
     except (OSError, ValueError) as err:
