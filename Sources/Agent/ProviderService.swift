@@ -67,7 +67,7 @@ final class ProviderService: @unchecked Sendable {
         providerAddresses = pool.providerAddresses
         providerAddressList = providerAddresses.map(\.address)
         let dnsAddresses = providerAddresses.map(\.address)
-        let protection = HostProtection(hostAddresses: hostAddresses + dnsAddresses, localPrefixes: [], allowedLocalDNS: dnsAddresses)
+        let protection = HostProtection(hostAddresses: hostAddresses + dnsAddresses, allowedLocalDNS: dnsAddresses)
         let mode: ExitPolicy.Mode = whitelist.map { .whitelist($0) } ?? .open
         state = Mutex(ProviderState(pool: pool, policy: ExitPolicy(mode: mode, protection: protection, consumerPools: config.pool)))
     }
