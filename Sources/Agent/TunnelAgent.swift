@@ -368,8 +368,6 @@ public final class TunnelAgent {
     }
 
     private func startProvider(_ provider: ProviderService, netlink: RouteNetlink) throws(AgentError) {
-        let ruleset = ProviderRuleset(tunnelInterface: options.interfaceName, wanInterface: provider.config.wan,
-                                      pool: provider.config.pool, dnsAddresses: provider.providerAddresses.map(\.address))
         var state = GatewayState.load(stateDirectory: options.stateDirectory, interface: options.interfaceName)
             ?? GatewayState(interface: options.interfaceName, firewallMark: 0, table: 0, ipv6Rules: false, sysctlOriginals: [:])
         for key in [Gateway.forwardingV4, Gateway.forwardingV6] where state.sysctlOriginals[key] == nil {
@@ -377,20 +375,33 @@ public final class TunnelAgent {
         }
         state.providerTable = true
         _ = state.save(stateDirectory: options.stateDirectory)
+        guard let upstream = DNSForwarder.systemUpstream() else {
+            throw .platform(step: "starting the DNS forwarder", PlatformError(call: "resolv.conf", errno: 0,
+                message: "no nameserver in /etc/resolv.conf: the forwarder needs an upstream resolver"))
+        }
+        // The forwarder's ports and the host's networks go into the table, so both come first.
+        let forwarder = DNSForwarder(provider: provider, upstream: upstream, log: log)
+        let hostWatch: ProviderHostWatch
+        let networks: HostNetworks
+        do {
+            provider.dnsListeners = try forwarder.bind(on: provider.providerAddresses.map(\.address))
+            hostWatch = try ProviderHostWatch(provider: provider, log: log)
+            networks = try hostWatch.read()
+        } catch { throw .platform(step: "starting the DNS forwarder and reading the host's networks", error) }
+        hostWatch.install(networks)
+        let ruleset = ProviderRuleset(tunnelInterface: options.interfaceName, wanInterface: provider.config.wan, pool: provider.config.pool,
+                                      dnsListeners: provider.dnsListeners, hostNetworks: networks.prefixes)
         do { try Nftables.apply(ruleset.text()) } catch { throw .platform(step: "installing nftables table \(ProviderRuleset.table)", error) }
         do {
             try Sysctl.write(Gateway.forwardingV4, "1")
             if provider.config.pool.contains(where: { !$0.address.isV4 }) { try Sysctl.write(Gateway.forwardingV6, "1") }
         } catch { throw .platform(step: "enabling forwarding", error) }
-        guard let upstream = DNSForwarder.systemUpstream() else {
-            throw .platform(step: "starting the DNS forwarder", PlatformError(call: "resolv.conf", errno: 0,
-                message: "no nameserver in /etc/resolv.conf: the forwarder needs an upstream resolver"))
-        }
-        let forwarder = DNSForwarder(provider: provider, upstream: upstream, log: log)
-        do { try forwarder.start(on: provider.providerAddresses.map(\.address)) } catch {
-            throw .platform(step: "starting the DNS forwarder", error)
-        }
+        do {
+            try forwarder.start()
+            try hostWatch.start()
+        } catch { throw .platform(step: "starting the DNS forwarder and the host network watch", error) }
         self.forwarder = forwarder
+        provider.hostWatch = hostWatch
         log.info("provider \(provider.identity.publicIdentity) ready: exit \(provider.config.exit.rawValue) via \(provider.config.wan), pool \(provider.config.pool.map(\.description).joined(separator: ", "))")
     }
 
