@@ -15,7 +15,8 @@ import WireGuard
 final class ProviderHostWatch: @unchecked Sendable {
     static let intervalMilliseconds = 2000
 
-    let provider: ProviderService
+    /// The provider owns the watch (`hostWatch`) and outlives it.
+    unowned let provider: ProviderService
     let log: EventLog
     private let netlink: RouteNetlink
     /// What the data plane and the nftables sets hold now.

@@ -8,7 +8,7 @@ import WireGuard
 //   ExitPolicy.verdict(packet, now) ── InnerPacketHeader: lengths, fragments, port
 //        │   unparseable ................................ .malformed
 //        │   in-tunnel resolver, UDP/TCP port 53 ......... .allowDNS  → the DNS forwarder
-//        │   host, LAN, local-only range, consumer pool .. .blockedLocal
+//        │   host, its networks, local-only, consumer pool .blockedLocal
 //        │   TCP to port 25 .............................. .blockedSMTP
 //        │   open exit ................................... .allow     → NAT to the WAN
 //        │   listed prefix or learned address ............ .allow
