@@ -114,6 +114,12 @@ extension AgentStatus {
             out += "\nprovider:\n  exit: \(provider.exit) via \(provider.wan)\n  pool: \(provider.pool.joined(separator: ", "))\n"
             out += "  sessions: \(provider.sessions.count) of \(provider.maxSessions) (refused \(provider.refused), bad requests \(provider.requestsDropped))\n"
             out += "  learned whitelist addresses: \(provider.learnedAddresses)\n"
+            if let networks = provider.hostNetworks {
+                out += "  host networks (never reached): \(networks.isEmpty ? "none" : networks.joined(separator: ", "))\n"
+            }
+            if let listeners = provider.dnsForwarder, !listeners.isEmpty {
+                out += "  DNS forwarder: \(listeners.joined(separator: ", ")) (port 53 redirected)\n"
+            }
             for session in provider.sessions {
                 out += "  session \(session.id): \(session.consumer) at \(session.addresses.joined(separator: ", "))\n"
                 out += "    bytes: \(AgentStatus.bytes(session.bytesFromConsumer)) from, \(AgentStatus.bytes(session.bytesToConsumer)) to the consumer\n"

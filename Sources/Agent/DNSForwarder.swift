@@ -8,12 +8,17 @@ import WireGuard
 /// TTL) before the consumer sees them; every other name gets REFUSED.
 ///
 /// It binds only to the provider's tunnel addresses, so it is never an open
-/// resolver on the WAN.
+/// resolver on the WAN, and on a port the kernel picks (port 0), so it never
+/// clashes with a resolver of the host on port 53 and needs no privilege; the
+/// provider's nftables table sends the consumers' port 53 there
+/// (`ProviderRuleset`, chain `dns_redirect`).
 final class DNSForwarder: @unchecked Sendable {
     let provider: ProviderService
     let upstream: SocketAddress
     let log: EventLog
     private var sockets: [UDPSocket] = []
+    /// Each tunnel address and the port the forwarder has on it, once `bind` has run.
+    private(set) var listeners: [ProviderRuleset.DNSListener] = []
 
     init(provider: ProviderService, upstream: SocketAddress, log: EventLog) {
         self.provider = provider
@@ -33,14 +38,24 @@ final class DNSForwarder: @unchecked Sendable {
         return nil
     }
 
-    func start(on addresses: [IPAddress]) throws(PlatformError) {
+    /// Binds a socket on each of `addresses` at a port the kernel picks; returns where.
+    func bind(on addresses: [IPAddress]) throws(PlatformError) -> [ProviderRuleset.DNSListener] {
         for address in addresses {
-            guard let bind = SocketAddress(Endpoint(address: address, port: 53)) else { continue }
+            guard let bind = SocketAddress(Endpoint(address: address, port: 0)) else { continue }
             let socket = try UDPSocket(binding: bind)
             sockets.append(socket)
+            listeners.append(ProviderRuleset.DNSListener(address: address, port: socket.localPort))
+        }
+        return listeners
+    }
+
+    /// Serves the bound sockets, one thread each.
+    func start() throws(PlatformError) {
+        for socket in sockets {
             pthread_detach(try startThread(name: "warren-dns") { [self] in serve(socket) })
         }
-        log.info("DNS forwarder on \(addresses.map { "\($0):53" }.joined(separator: ", ")) → upstream \(upstream)")
+        let shown = listeners.map { $0.address.isV4 ? "\($0.address):\($0.port)" : "[\($0.address)]:\($0.port)" }
+        log.info("DNS forwarder on \(shown.joined(separator: ", ")) (port 53 of the tunnel addresses is redirected there) → upstream \(upstream)")
     }
 
     private func serve(_ socket: UDPSocket) {
@@ -91,7 +106,10 @@ final class DNSForwarder: @unchecked Sendable {
             let reply = Array(batch.buffer(0)[0..<batch.length(0)])
             guard let response = try? DNSResponse(parsing: reply, answering: query) else { continue }
             let now = AgentClock.now().monotonic
-            provider.state.withLock { $0.policy.learn(response, now: now) }
+            let refused = provider.state.withLock { $0.policy.learn(response, now: now) }
+            if !refused.isEmpty {
+                log.limited("dns-protected", "not learned from the answer for \(query.question.name.text): \(refused.map(\.description).joined(separator: ", ")) (the owner's host, its networks or a local-only range; a consumer never reaches them)")
+            }
             return reply
         }
         return nil

@@ -13,7 +13,9 @@ import WireGuard
 //     -> allocate addresses -> add the consumer as a WireGuard peer -> type 6 answer
 //   data plane, per decrypted consumer packet -> ExitPolicy verdict + meter
 //   DNS forwarder -> whitelisted names go upstream, answers teach the whitelist
+//     (never an address of the host, its networks or a local-only range)
 //   every second -> sessions idle past the timeout are removed
+//   every 2 seconds (ProviderHostWatch) -> the host's networks read again, protected in both layers
 //   UDP type 7 (close, signed) -> the session ends at once
 
 /// One consumer's session as the provider keeps it.
@@ -56,6 +58,10 @@ final class ProviderService: @unchecked Sendable {
     weak var plane: DataPlane?
     /// Payment machinery; nil when the provider's price is zero.
     var billing: ProviderBilling?
+    /// Keeps the host's networks current; set once the provider is started.
+    var hostWatch: ProviderHostWatch?
+    /// Where the DNS forwarder listens (for status); set once it is bound.
+    var dnsListeners: [ProviderRuleset.DNSListener] = []
     private let housekeepingTicks = Atomic<UInt64>(0)
 
     init(identity: NodeIdentity, config: ProviderConfig, whitelist: ExitWhitelist?, hostAddresses: [IPAddress], mtu: Int, log: EventLog) {
@@ -67,9 +73,15 @@ final class ProviderService: @unchecked Sendable {
         providerAddresses = pool.providerAddresses
         providerAddressList = providerAddresses.map(\.address)
         let dnsAddresses = providerAddresses.map(\.address)
-        let protection = HostProtection(hostAddresses: hostAddresses + dnsAddresses, localPrefixes: [], allowedLocalDNS: dnsAddresses)
+        // The host's networks come from ProviderHostWatch before the first packet.
+        let protection = HostProtection(hostAddresses: hostAddresses + dnsAddresses, allowedLocalDNS: dnsAddresses)
         let mode: ExitPolicy.Mode = whitelist.map { .whitelist($0) } ?? .open
         state = Mutex(ProviderState(pool: pool, policy: ExitPolicy(mode: mode, protection: protection, consumerPools: config.pool)))
+    }
+
+    /// Replaces the host's networks in the exit policy (built by the caller, outside the lock).
+    func setHostNetworks(_ networks: HostNetworks) {
+        state.withLock { $0.policy.setHostNetworks(networks) }
     }
 
     var dnsV4: IPAddress? { providerAddresses.first { $0.address.isV4 }?.address }
@@ -271,6 +283,7 @@ final class ProviderService: @unchecked Sendable {
     /// Ends every session (the agent is stopping): each channel is marked ended and written,
     /// and the watchdog claims what is worth claiming.
     func endAll(reason: String) {
+        hostWatch?.stop()
         let keys = state.withLock { Array($0.sessions.keys) }
         for key in keys { end(key, reason: reason) }
         billing?.shutdown(nowWall: AgentClock.now().wall / 1_000_000_000)
@@ -534,6 +547,8 @@ final class ProviderService: @unchecked Sendable {
                 invoicesSent: billing?.invoicesSent.load(ordering: .relaxed),
                 channelWrites: billing?.store.withLock { $0.durableWrites },
                 learnedAddresses: { if case .whitelist(let list) = state.policy.mode { return list.learnedCount } else { return 0 } }(),
+                hostNetworks: state.policy.protection.hostNetworks.prefixes.map(\.description),
+                dnsForwarder: dnsListeners.map { $0.address.isV4 ? "\($0.address):\($0.port)" : "[\($0.address)]:\($0.port)" },
                 sessions: state.sessions.values.sorted { $0.id < $1.id }.map { session in
                     ProviderSessionStatus(
                         id: session.id, consumer: session.consumer.description, publicKey: Base64Key.encode(session.wireGuardKey),
@@ -568,6 +583,11 @@ public struct ProviderStatus: Codable, Sendable, Equatable {
     /// Durable writes of channel files since the agent started (flash wear).
     public var channelWrites: Int?
     public var learnedAddresses: Int
+    /// The host's networks no consumer reaches (addresses' prefixes and routes), as now read.
+    public var hostNetworks: [String]?
+    /// Where the DNS forwarder listens (a tunnel address and a kernel-chosen port; consumers
+    /// ask port 53, which the provider's nftables table redirects there).
+    public var dnsForwarder: [String]?
     public var sessions: [ProviderSessionStatus]
 }
 

@@ -436,22 +436,33 @@ public final class TunnelAgent {
     }
 
     private func startProvider(_ provider: ProviderService, journal: HostJournal) throws(AgentError) {
-        let ruleset = ProviderRuleset(table: ProviderRuleset.tableName(for: options.interface), tunnelInterface: options.interfaceName,
-                                      wanInterface: provider.config.wan,
-                                      pool: provider.config.pool, dnsAddresses: provider.providerAddresses.map(\.address))
-        try journal.recordTable(ruleset.table)
-        do { try Nftables.apply(ruleset.text()) } catch { throw .platform(step: "installing nftables table \(ruleset.table)", error) }
-        try journal.setSysctl(Gateway.forwardingV4, "1")
-        if provider.config.pool.contains(where: { !$0.address.isV4 }) { try journal.setSysctl(Gateway.forwardingV6, "1") }
         guard let upstream = DNSForwarder.systemUpstream() else {
             throw .platform(step: "starting the DNS forwarder", PlatformError(call: "resolv.conf", errno: 0,
                 message: "no nameserver in /etc/resolv.conf: the forwarder needs an upstream resolver"))
         }
+        // The forwarder's ports and the host's networks go into the table, so both come first.
         let forwarder = DNSForwarder(provider: provider, upstream: upstream, log: log)
-        do { try forwarder.start(on: provider.providerAddresses.map(\.address)) } catch {
-            throw .platform(step: "starting the DNS forwarder", error)
-        }
+        let hostWatch: ProviderHostWatch
+        let networks: HostNetworks
+        do {
+            provider.dnsListeners = try forwarder.bind(on: provider.providerAddresses.map(\.address))
+            hostWatch = try ProviderHostWatch(provider: provider, table: ProviderRuleset.tableName(for: options.interface), log: log)
+            networks = try hostWatch.read()
+        } catch { throw .platform(step: "starting the DNS forwarder and reading the host's networks", error) }
+        hostWatch.install(networks)
+        let ruleset = ProviderRuleset(table: ProviderRuleset.tableName(for: options.interface), tunnelInterface: options.interfaceName,
+                                      wanInterface: provider.config.wan, pool: provider.config.pool,
+                                      dnsListeners: provider.dnsListeners, hostNetworks: networks.prefixes)
+        try journal.recordTable(ruleset.table)
+        do { try Nftables.apply(ruleset.text()) } catch { throw .platform(step: "installing nftables table \(ruleset.table)", error) }
+        try journal.setSysctl(Gateway.forwardingV4, "1")
+        if provider.config.pool.contains(where: { !$0.address.isV4 }) { try journal.setSysctl(Gateway.forwardingV6, "1") }
+        do {
+            try forwarder.start()
+            try hostWatch.start()
+        } catch { throw .platform(step: "starting the DNS forwarder and the host network watch", error) }
         self.forwarder = forwarder
+        provider.hostWatch = hostWatch
         log.info("provider \(provider.identity.publicIdentity) ready: exit \(provider.config.exit.rawValue) via \(provider.config.wan), pool \(provider.config.pool.map(\.description).joined(separator: ", "))")
     }
 

@@ -10,8 +10,14 @@ public enum Nftables {
     public static func apply(_ ruleset: String) throws(PlatformError) {
         let result = try run(["-f", "-"], input: ruleset)
         guard result.status == 0 else {
+            let output = result.output.trimmingTrailingNewlines()
+            // nft runs with the agent's capabilities: without CAP_NET_ADMIN the kernel says EPERM.
+            if output.contains("Operation not permitted") {
+                throw PlatformError(call: "nft -f", errno: EPERM,
+                                    message: "nftables refused the ruleset: \(output): changing nftables needs CAP_NET_ADMIN: run as root or grant the capability (nft inherits it from the agent)")
+            }
             throw PlatformError(call: "nft -f", errno: 0,
-                                message: "nftables refused the ruleset: \(result.output.trimmingTrailingNewlines()) (is the nf_tables module available? try `nft list tables`)")
+                                message: "nftables refused the ruleset: \(output) (is the nf_tables module available? try `nft list tables`)")
         }
     }
 

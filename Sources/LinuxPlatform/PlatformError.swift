@@ -39,10 +39,11 @@ extension PlatformError {
     /// Advice for errno values that mean the same thing whatever the call.
     static func commonAdvice(for code: Int32) -> String? {
         switch code {
-        case EPERM:
-            return "operation not permitted: run as root or grant CAP_NET_ADMIN"
-        case EACCES:
-            return "permission denied: run as root or grant CAP_NET_ADMIN"
+        case EPERM, EACCES:
+            // Callers whose step needs a capability name it themselves (TUN, netlink, SO_MARK,
+            // bind below 1024, nft); for the rest (creating a socket, listening) only a security
+            // module, seccomp or a cgroup BPF hook refuses root.
+            return "permission denied: run as root; if it is root already, a security module (SELinux, AppArmor), a seccomp filter or a cgroup BPF hook refused it: check its log"
         case ENOMEM, ENOBUFS:
             return "the system is out of memory or buffer space: free memory and retry"
         case EMFILE, ENFILE:

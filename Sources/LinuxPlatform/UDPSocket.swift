@@ -44,7 +44,8 @@ public final class UDPSocket: @unchecked Sendable {
     }
 
     /// Binds to one address and port only (an IPv4 address as v4-mapped), e.g. a
-    /// service that must answer inside a tunnel and never on the WAN.
+    /// service that must answer inside a tunnel and never on the WAN. Port 0: the kernel
+    /// picks a free port, read back into `localPort`.
     public init(binding address: SocketAddress) throws(PlatformError) {
         let fd = socket(AF_INET6, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), Int32(IPPROTO_UDP))
         guard fd >= 0 else {
@@ -60,15 +61,25 @@ public final class UDPSocket: @unchecked Sendable {
         guard result == 0 else {
             let code = Glibc.errno
             _ = Glibc.close(fd)
-            throw PlatformError(call: "bind", errno: code,
-                                message: "binding UDP \(address) failed: " + (code == EADDRNOTAVAIL ? "the address is not on any interface yet"
-                                    : code == EADDRINUSE ? "another program uses that port"
-                                    : code == EACCES && address.port < 1024 ? "ports below 1024 need root or CAP_NET_BIND_SERVICE: grant the capability"
-                                    : PlatformError.commonAdvice(for: code) ?? "check the address"))
+            let advice: String
+            switch code {
+            case EADDRNOTAVAIL: advice = "the address is not on any interface yet"
+            case EADDRINUSE: advice = "another program uses that port: stop it, or bind another port"
+            case EACCES where address.port != 0 && address.port < 1024:
+                advice = "ports below 1024 need root or CAP_NET_BIND_SERVICE: grant the capability or use a port from 1024 up"
+            case EACCES, EPERM: advice = "a security module (SELinux, AppArmor) or a BPF cgroup hook refused the bind: check its log"
+            default: advice = PlatformError.commonAdvice(for: code) ?? "check the address"
+            }
+            throw PlatformError(call: "bind", errno: code, message: "binding UDP \(address) failed: \(advice)")
+        }
+        do {
+            localPort = try Self.boundPort(fd, requested: address.port)
+        } catch {
+            _ = Glibc.close(fd)
+            throw error
         }
         fileDescriptor = fd
         family = AF_INET6
-        localPort = address.port
     }
 
     deinit {

@@ -8,7 +8,7 @@ import WireGuard
 //   ExitPolicy.verdict(packet, now) ── InnerPacketHeader: lengths, fragments, port
 //        │   unparseable ................................ .malformed
 //        │   in-tunnel resolver, UDP/TCP port 53 ......... .allowDNS  → the DNS forwarder
-//        │   host, LAN, local-only range, consumer pool .. .blockedLocal
+//        │   host, its networks, local-only, consumer pool .blockedLocal
 //        │   TCP to port 25 .............................. .blockedSMTP
 //        │   open exit ................................... .allow     → NAT to the WAN
 //        │   listed prefix or learned address ............ .allow
@@ -18,7 +18,9 @@ import WireGuard
 // The DNS forwarder closes the loop: it answers names off the list with
 // DNSQuery.refusedResponse() and calls learn() with every address of an upstream
 // answer (DNSResponse.addresses) before it passes the answer on, so the consumer's
-// next packet to that address is already allowed.
+// next packet to that address is already allowed. An address that the exit protects
+// (the host, its networks, a local-only range, the consumer pool) is never learned:
+// a rebinding answer pointing into the owner's home teaches the exit nothing.
 
 /// What the exit does with one packet from a consumer.
 public enum ExitVerdict: Sendable, Hashable, CaseIterable {
@@ -57,7 +59,7 @@ public struct ExitPolicy: Sendable {
     public static let smtpPort: UInt16 = 25
 
     public private(set) var mode: Mode
-    public let protection: HostProtection
+    public private(set) var protection: HostProtection
     /// The address pools handed to consumers: one consumer never reaches another.
     public let consumerPools: [IPPrefix]
 
@@ -100,16 +102,41 @@ public struct ExitPolicy: Sendable {
         }
     }
 
-    /// Passes a learned address to the whitelist (nothing to do for an open exit).
-    public mutating func learn(_ address: IPAddress, ttlSeconds: UInt32, now: UInt64) {
-        updateWhitelist { $0.learn(address, ttlSeconds: ttlSeconds, now: now) }
+    /// Replaces the host's networks (see `HostNetworks`): an assignment, for the provider's
+    /// lock, with the tables built beforehand.
+    public mutating func setHostNetworks(_ networks: HostNetworks) {
+        protection.hostNetworks = networks
     }
 
-    /// Learns every address of a forwarded answer.
-    public mutating func learn(_ response: DNSResponse, now: UInt64) {
+    /// Whether no consumer may ever reach `address` whatever the whitelist says: the host,
+    /// its networks, a local-only range, the in-tunnel resolver or the consumer pool.
+    public func isProtected(_ address: IPAddress) -> Bool {
+        if protection.isLocalResolver(address) || protection.blocks(address) { return true }
+        for pool in consumerPools where pool.contains(address) { return true }
+        return false
+    }
+
+    /// Passes a learned address to the whitelist (nothing to do for an open exit). A protected
+    /// address is not learned; returns whether it was.
+    @discardableResult
+    public mutating func learn(_ address: IPAddress, ttlSeconds: UInt32, now: UInt64) -> Bool {
+        guard !isProtected(address) else { return false }
+        updateWhitelist { $0.learn(address, ttlSeconds: ttlSeconds, now: now) }
+        return true
+    }
+
+    /// Learns every address of a forwarded answer but the protected ones, which it returns
+    /// (for a log line: a whitelisted name that points into the owner's home is a rebinding
+    /// attempt or a misconfigured name).
+    @discardableResult
+    public mutating func learn(_ response: DNSResponse, now: UInt64) -> [IPAddress] {
+        let refused = response.addresses.map(\.address).filter { isProtected($0) }
         updateWhitelist { whitelist in
-            for answer in response.addresses { whitelist.learn(answer.address, ttlSeconds: answer.ttl, now: now) }
+            for answer in response.addresses where !refused.contains(answer.address) {
+                whitelist.learn(answer.address, ttlSeconds: answer.ttl, now: now)
+            }
         }
+        return refused
     }
 
     /// Drops learned addresses whose time has run out.

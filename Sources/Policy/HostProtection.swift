@@ -9,13 +9,14 @@ import WireGuard
 /// - IPv6: ::1 and ::, fe80::/10, fec0::/10 (old site-local), fc00::/7 (unique local),
 ///   ff00::/8 (multicast), and any IPv4-mapped (::ffff:0:0/96), IPv4-compatible (::/96) or
 ///   NAT64 (64:ff9b::/96) address whose embedded IPv4 address is blocked;
-/// - the host's own addresses and the on-link prefixes the caller names (a global IPv6 LAN
-///   prefix is not private by its numbers, so the caller must pass it).
+/// - the host's own addresses, and `hostNetworks`: every network the host is attached to or
+///   routes to (a global IPv6 LAN prefix, the router's link, is not private by its numbers, so
+///   the caller reads them from the system and keeps them current with `hostNetworks = …`).
 ///
 /// `allowedLocalDNS` lists the provider's in-tunnel resolvers: they are reachable on port 53
 /// over UDP or TCP and nothing else, so `HostProtection(hostAddresses: wan,
 /// allowedLocalDNS: [10.99.0.1])` says "DNS to 10.99.0.1:53 allowed". Every check here is a
-/// few comparisons and hash probes, with no allocation.
+/// few comparisons, hash probes and a binary search, with no allocation.
 public struct HostProtection: Sendable {
     /// The fixed protected ranges, for status output and tests.
     public static let protectedPrefixes: [IPPrefix] = [
@@ -32,12 +33,14 @@ public struct HostProtection: Sendable {
     ]
 
     public let hostAddresses: Set<IPAddress>
-    public let localPrefixes: [IPPrefix]
+    /// The networks of the host (see `HostNetworks`); replaced as the host's addresses and
+    /// routes change, an assignment with no copy of the tables.
+    public var hostNetworks: HostNetworks
     public let allowedLocalDNS: Set<IPAddress>
 
-    public init(hostAddresses: [IPAddress], localPrefixes: [IPPrefix] = [], allowedLocalDNS: [IPAddress] = []) {
+    public init(hostAddresses: [IPAddress], hostNetworks: HostNetworks = .empty, allowedLocalDNS: [IPAddress] = []) {
         self.hostAddresses = Set(hostAddresses)
-        self.localPrefixes = localPrefixes.map(\.network)
+        self.hostNetworks = hostNetworks
         self.allowedLocalDNS = Set(allowedLocalDNS)
     }
 
@@ -45,17 +48,14 @@ public struct HostProtection: Sendable {
     /// The in-tunnel resolvers count as blocked here: only `isLocalResolver` plus a port 53
     /// check lets traffic reach them.
     public func blocks(_ destination: IPAddress) -> Bool {
-        if hostAddresses.contains(destination) { return true }
-        for prefix in localPrefixes where prefix.contains(destination) { return true }
+        if hostAddresses.contains(destination) || hostNetworks.contains(destination) { return true }
         switch destination {
         case .v4(let address):
             return HostProtection.isProtectedV4(address)
         case .v6(let hi, let lo):
             if let embedded = HostProtection.embeddedV4(hi: hi, lo: lo) {
                 let v4 = IPAddress.v4(embedded)
-                if HostProtection.isProtectedV4(embedded) || hostAddresses.contains(v4) { return true }
-                for prefix in localPrefixes where prefix.contains(v4) { return true }
-                return false
+                return HostProtection.isProtectedV4(embedded) || hostAddresses.contains(v4) || hostNetworks.contains(v4)
             }
             let top16 = hi >> 48
             return top16 & 0xffc0 == 0xfe80        // fe80::/10 link-local

@@ -99,22 +99,63 @@ extension String {
 @Suite struct ProviderRulesetTests {
     let ruleset = ProviderRuleset(table: "inet warren_provider_wpv", tunnelInterface: "wpv", wanInterface: "wan0",
                                   pool: [IPPrefix(parsing: "10.99.0.0/24")!, IPPrefix(parsing: "fd99::/64")!],
-                                  dnsAddresses: [IPAddress(parsing: "10.99.0.1")!, IPAddress(parsing: "fd99::1")!])
+                                  dnsListeners: [.init(address: IPAddress(parsing: "10.99.0.1")!, port: 41053),
+                                                 .init(address: IPAddress(parsing: "fd99::1")!, port: 42053)],
+                                  hostNetworks: ["192.0.2.0/24", "192.168.77.0/24", "2001:db8:1::/64", "2001:db8:77::/64"].compactMap { IPPrefix(parsing: $0) })
 
     @Test func blocksLocalRangesSMTPAndTheHost() {
         let text = ruleset.text()
         #expect(text.contains("iifname \"wpv\" tcp dport 25 counter name blocked_smtp drop"))
         #expect(text.contains("iifname \"wpv\" ip daddr @protected4 counter name blocked_local drop"))
         #expect(text.contains("iifname \"wpv\" oifname != \"wan0\" counter name blocked_not_wan drop"))
-        #expect(text.contains("iifname \"wpv\" ip daddr 10.99.0.1 meta l4proto { tcp, udp } th dport 53 accept"))
         #expect(text.contains("iifname \"wpv\" counter name blocked_host drop"))
         // The payment port is open from the tunnel; it and the resolver are closed to everything else.
         #expect(text.contains("iifname \"wpv\" ip6 daddr fd99::1 udp dport 4747 accept"))
-        #expect(text.contains("iifname != \"wpv\" ip daddr 10.99.0.1 meta l4proto { tcp, udp } th dport { 53, 4747 } counter name blocked_host drop"))
+        #expect(text.contains("iifname != \"wpv\" ip daddr 10.99.0.1 udp dport { 4747, 41053 } counter name blocked_host drop"))
         for range in ["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10", "169.254.0.0/16", "127.0.0.0/8", "224.0.0.0/4"] {
             #expect(ProviderRuleset.protectedV4.contains(range))
         }
         for range in ["fc00::/7", "fe80::/10", "ff00::/8"] { #expect(ProviderRuleset.protectedV6.contains(range)) }
+    }
+
+    /// The host's networks, global IPv6 included, are a set of their own, dropped from the tunnel.
+    @Test func hostNetworksAreDropped() {
+        let text = ruleset.text()
+        #expect(text.contains("\tset host4 {\n\t\ttype ipv4_addr\n\t\tflags interval\n\t\telements = { 192.0.2.0/24, 192.168.77.0/24 }\n\t}"))
+        #expect(text.contains("\tset host6 {\n\t\ttype ipv6_addr\n\t\tflags interval\n\t\telements = { 2001:db8:1::/64, 2001:db8:77::/64 }\n\t}"))
+        let forward = text.components(separatedBy: "chain forward")[1].components(separatedBy: "chain dns_redirect")[0]
+        let lines = forward.split(separator: "\n").map { $0.trimmingPrefix("\t\t") }
+        let host4 = lines.firstIndex(of: "iifname \"wpv\" ip daddr @host4 counter name blocked_local drop")
+        let host6 = lines.firstIndex(of: "iifname \"wpv\" ip6 daddr @host6 counter name blocked_local drop")
+        let notWAN = lines.firstIndex { $0.hasPrefix("iifname \"wpv\" oifname != \"wan0\"") }
+        #expect(host4 != nil && host6 != nil && notWAN != nil, "\(lines)")
+        if let host4, let host6, let notWAN { #expect(host4 < notWAN && host6 < notWAN) }
+        let empty = ProviderRuleset(table: "inet warren_provider_wpv", tunnelInterface: "wpv", wanInterface: "wan0", pool: [], dnsListeners: [], hostNetworks: [])
+        #expect(empty.text().contains("\tset host6 {\n\t\ttype ipv6_addr\n\t\tflags interval\n\t}"))
+    }
+
+    @Test func hostSetsAreReplacedInOneTransaction() {
+        let update = ProviderRuleset.hostSetsUpdate(["192.0.2.0/24", "2001:db8:77::/64", "2001:db8:99::/56"].compactMap { IPPrefix(parsing: $0) }, table: "inet warren_provider")
+        #expect(update == """
+            flush set inet warren_provider host4
+            add element inet warren_provider host4 { 192.0.2.0/24 }
+            flush set inet warren_provider host6
+            add element inet warren_provider host6 { 2001:db8:77::/64, 2001:db8:99::/56 }
+
+            """)
+        #expect(ProviderRuleset.hostSetsUpdate([], table: "inet warren_provider") == "flush set inet warren_provider host4\nflush set inet warren_provider host6\n")
+    }
+
+    /// Port 53 of each tunnel address goes to the forwarder's own port; nothing else opens it.
+    @Test func dnsIsRedirectedToTheForwardersPort() {
+        let text = ruleset.text()
+        #expect(text.contains("type nat hook prerouting priority dstnat; policy accept;"))
+        #expect(text.contains("iifname \"wpv\" ip daddr 10.99.0.1 udp dport 53 dnat ip to 10.99.0.1:41053"))
+        #expect(text.contains("iifname \"wpv\" ip6 daddr fd99::1 udp dport 53 dnat ip6 to [fd99::1]:42053"))
+        #expect(text.contains("iifname \"wpv\" ip daddr 10.99.0.1 udp dport 41053 ct status dnat accept"))
+        #expect(text.contains("iifname \"wpv\" ip6 daddr fd99::1 udp dport 42053 ct status dnat accept"))
+        #expect(text.contains("iifname \"wpv\" ip daddr 10.99.0.1 tcp dport 53 reject with tcp reset"))
+        #expect(!text.contains("dport 53 accept"), "port 53 itself is never opened: nothing of ours listens there")
     }
 
     @Test func masqueradesOnlyThePoolOnTheWAN() {
@@ -125,8 +166,9 @@ extension String {
     }
 
     @Test(.enabled(if: getuid() == 0 && access("/usr/sbin/nft", X_OK) == 0, "needs root and nft"))
-    func nftAcceptsTheRuleset() throws {
-        let result = try Nftables.run(["-c", "-f", "-"], input: ruleset.text())
+    func nftAcceptsTheRulesetAndTheUpdate() throws {
+        let update = ProviderRuleset.hostSetsUpdate(["192.0.2.0/24", "198.51.100.7/32", "2001:db8:77::/64"].compactMap { IPPrefix(parsing: $0) }, table: ruleset.table)
+        let result = try Nftables.run(["-c", "-f", "-"], input: ruleset.text() + update)
         #expect(result.status == 0, "nft -c: \(result.output)")
     }
 }

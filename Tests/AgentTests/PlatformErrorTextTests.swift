@@ -14,7 +14,8 @@ import Musl
     @Test func aSystemErrorReadsAsWordsWithoutCallNameOrErrnoNumber() {
         let error = PlatformError(call: "rtnl_addr_add", errno: EPERM,
                                   message: "adding 10.0.0.1/24 failed: " + (PlatformError.commonAdvice(for: EPERM) ?? ""))
-        #expect(error.description == "adding 10.0.0.1/24 failed: operation not permitted: run as root or grant CAP_NET_ADMIN")
+        #expect(error.description.hasPrefix("adding 10.0.0.1/24 failed: permission denied: run as root"))
+        #expect(!error.description.contains("rtnl_addr_add") && !error.description.contains("errno"))
         let other = PlatformError(call: "bind", errno: EADDRINUSE, message: "binding UDP port 51820 failed: stop the other program")
         #expect(other.description == "binding UDP port 51820 failed: stop the other program (address already in use)")
         #expect(!other.description.contains("bind:"))

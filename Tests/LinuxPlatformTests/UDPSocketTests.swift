@@ -82,6 +82,18 @@ import Testing
         #expect(error?.description.contains("already uses UDP port \(first.localPort)") == true)
     }
 
+    /// One address at port 0: the kernel's choice is read back, and it is a real, held port.
+    @Test func bindingOneAddressAtPortZeroReportsThePort() throws {
+        let loopback = try #require(SocketAddress(ipBytes: [127, 0, 0, 1], port: 0))
+        let socket = try UDPSocket(binding: loopback)
+        defer { socket.close() }
+        #expect(socket.localPort != 0)
+        let taken = try #require(SocketAddress(ipBytes: [127, 0, 0, 1], port: socket.localPort))
+        let error = #expect(throws: PlatformError.self) { try UDPSocket(binding: taken) }
+        #expect(error?.errno == EADDRINUSE)
+        #expect(error?.description.contains("another program uses that port") == true)
+    }
+
     @Test(.enabled(if: getuid() == 0, "SO_MARK needs root"))
     func setsFirewallMark() throws {
         let socket = try UDPSocket(port: 0)

@@ -56,6 +56,47 @@ import WireGuard
         #expect(verdict(policy, TestPacket.v4(to: "203.0.113.10", proto: TestPacket.tcp, port: 22)) == .blockedLocal)
     }
 
+    /// DNS rebinding into the owner's home: a listed name whose answer is a global IPv6 address
+    /// of the home LAN (or the router's link, or a private address) teaches the exit nothing.
+    @Test func answersPointingIntoTheHomeAreNotLearned() throws {
+        var policy = Self.whitelistPolicy()
+        policy.setHostNetworks(HostNetworks([prefix("2001:db8:44::/64"), prefix("192.0.2.0/24")]))
+        for (text, why) in [("2001:db8:44::10", "a global IPv6 address of the home LAN"), ("192.0.2.1", "the router's link"),
+                            ("192.168.1.1", "a private address"), ("10.99.0.7", "the consumer pool"),
+                            ("10.99.0.1", "the in-tunnel resolver"), ("198.18.0.7", "another pool")] {
+            let learned = policy.learn(address(text), ttlSeconds: 300, now: 0)
+            #expect(!learned, "\(text): \(why)")
+        }
+        let learnedPublic = policy.learn(address("203.0.113.77"), ttlSeconds: 300, now: 0)
+        #expect(learnedPublic)
+        // The whole answer: A 192.0.2.44 and AAAA 2001:db8:44::1, both inside host networks.
+        let query = try DNSQuery(parsing: DNSTestMessage.query(id: 9, name: "www.netflix.com", type: 1))
+        let response = try DNSResponse(parsing: DNSTestMessage.cnameChainResponse(id: 9), answering: query)
+        let refused = policy.learn(response, now: 0)
+        #expect(Set(refused) == [address("192.0.2.44"), address("2001:db8:44::1")])
+        if case .whitelist(let list) = policy.mode {
+            #expect(list.learnedCount == 1)
+            #expect(list.learnedExpiry(of: address("2001:db8:44::1")) == nil)
+            #expect(list.learnedExpiry(of: address("203.0.113.77")) != nil)
+        } else { Issue.record("mode changed") }
+        #expect(verdict(policy, TestPacket.v6(to: "2001:db8:44::1", proto: TestPacket.tcp, port: 80)) == .blockedLocal)
+        #expect(verdict(policy, TestPacket.v4(to: "192.0.2.44", proto: TestPacket.tcp, port: 80)) == .blockedLocal)
+    }
+
+    /// The host's networks change while learned addresses live: the new set applies at once,
+    /// also to an address learned before, and a network that went away is reachable again.
+    @Test func hostNetworksAreReplacedInPlace() {
+        var policy = Self.whitelistPolicy()
+        let learned = policy.learn(address("2001:db8:55::9"), ttlSeconds: 300, now: 0)
+        #expect(learned)
+        #expect(verdict(policy, TestPacket.v6(to: "2001:db8:55::9", proto: TestPacket.tcp, port: 443)) == .allow)
+        policy.setHostNetworks(HostNetworks([prefix("2001:db8:55::/64")]))
+        #expect(verdict(policy, TestPacket.v6(to: "2001:db8:55::9", proto: TestPacket.tcp, port: 443)) == .blockedLocal)
+        #expect(verdict(policy, TestPacket.v6(to: "::ffff:1.2.3.4", proto: TestPacket.tcp, port: 443)) == .notWhitelisted)
+        policy.setHostNetworks(.empty)
+        #expect(verdict(policy, TestPacket.v6(to: "2001:db8:55::9", proto: TestPacket.tcp, port: 443)) == .allow)
+    }
+
     @Test func openModeAllowsAllButLocalAndSMTP() {
         let policy = Self.open
         #expect(verdict(policy, TestPacket.v4(to: "192.0.2.7", proto: TestPacket.tcp, port: 443)) == .allow)

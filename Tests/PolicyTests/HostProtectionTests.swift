@@ -4,7 +4,7 @@ import WireGuard
 
 @Suite struct HostProtectionTests {
     let protection = HostProtection(hostAddresses: [address("203.0.113.10"), address("2001:db8:aa::10")],
-                                    localPrefixes: [prefix("2001:db8:bb::/64")],
+                                    hostNetworks: HostNetworks([prefix("2001:db8:bb::/64")]),
                                     allowedLocalDNS: [address("10.99.0.1")])
 
     /// Each protected range: its edges and a middle address are blocked, the neighbours just outside are not.
@@ -44,7 +44,7 @@ import WireGuard
         }
     }
 
-    @Test func hostAddressesAndLocalPrefixes() {
+    @Test func hostAddressesAndHostNetworks() {
         #expect(protection.blocks(address("203.0.113.10")))
         #expect(!protection.blocks(address("203.0.113.11")))
         #expect(protection.blocks(address("2001:db8:aa::10")))
@@ -52,7 +52,7 @@ import WireGuard
         #expect(protection.blocks(address("2001:db8:bb::1234")))
         #expect(protection.blocks(address("2001:db8:bb:0:ffff:ffff:ffff:ffff")))
         #expect(!protection.blocks(address("2001:db8:bb:1::1")))
-        let withV4LAN = HostProtection(hostAddresses: [], localPrefixes: [prefix("198.51.100.0/24")])
+        let withV4LAN = HostProtection(hostAddresses: [], hostNetworks: HostNetworks([prefix("198.51.100.0/24")]))
         #expect(withV4LAN.blocks(address("198.51.100.200")))
         #expect(withV4LAN.blocks(address("::ffff:198.51.100.200")))
         #expect(!withV4LAN.blocks(address("198.51.101.1")))

@@ -332,16 +332,17 @@ check "$c: status provider object" json_expect "$(node_json PV)" "provider.ident
 check "$c: the tunnel has $PV_T4 and $PV_T6" bash -c "ip -n $NS_PV -br addr show dev $IF_PV | grep -q '$PV_T4/' && ip -n $NS_PV -br addr show dev $IF_PV | grep -q '$PV_T6/' && ip -n $NS_PV -br addr show dev $IF_PV"
 check "$c: nft table inet $(warren_table "$IF_PV" provider)" nft_table_there "$NS_PV" "inet $(warren_table "$IF_PV" provider)"
 forwarder_listening() {
-	local out
+	local list port out
+	list=$(pv "d['provider'].get('dnsForwarder')") || { echo "$list"; return 1; }
+	port=$(grep -oE "\"${PV_T4//./\\.}:[0-9]+\"" <<<"$list" | tr -d '"' | cut -d: -f2)
+	[[ $port =~ ^[0-9]+$ && $port != 53 ]] || { echo "dnsForwarder: $list"; echo "no forwarder port of its own on $PV_T4"; return 1; }
+	out=$(ip netns exec "$NS_PV" ss -Hlnu "sport = :$port")
+	grep -Eq "(\[::ffff:)?${PV_T4//./\\.}\]?(%[^ :]*)?:$port" <<<"$out" || { echo "ss: ${out:-nothing}"; echo "no UDP socket on $PV_T4:$port"; return 1; }
 	out=$(ip netns exec "$NS_PV" ss -Hlnu 'sport = :53')
-	grep -Eq "(\[::ffff:)?${PV_T4//./\\.}\]?(%[^ :]*)?:53" <<<"$out" && { echo "$out"; return 0; }
-	echo "ss -Hlnu 'sport = :53' in $NS_PV: ${out:-nothing}"
-	echo "ss -Haun in $NS_PV: $(ip netns exec "$NS_PV" ss -Haun | tr '\n' ';')"
-	echo "/proc/${NODE_PID[PV]:-?}/net/udp: $(tr '\n' ';' <"/proc/${NODE_PID[PV]:-0}/net/udp" 2>&1)"
-	echo "no UDP socket on $PV_T4:53"
-	return 1
+	[[ -z $out ]] || { echo "$out"; echo "something listens on port 53 of the provider"; return 1; }
+	echo "dnsForwarder: $list; nothing on port 53 (consumers' port 53 is redirected)"
 }
-check "$c: DNS forwarder on $PV_T4:53" forwarder_listening
+check "$c: DNS forwarder on $PV_T4 at a port of its own, nothing on :53" forwarder_listening
 check "$c: the forwarder is not open on the WAN ($PV_WAN4:53)" fails_from "$NS_C1" "a DNS query to $PV_WAN4" \
 	timeout 5 "$PYTHON" "$E2E_DIR/dnsd.py" query "$PV_WAN4" "$STREAM" --timeout 2
 

@@ -11,7 +11,7 @@
 #      unit file and starts `warren up` through setpriv with exactly those, and imitates its
 #      ProtectSystem=strict and ProtectHome= in a mount namespace (unit-fs; the writable
 #      directories also from the unit): a plain tunnel (with ListenPort 443, below 1024), a
-#      provider (DNS forwarder on port 53), a consumer of it and a gateway (a consumer for a
+#      provider (DNS forwarder behind a dnat of port 53), a consumer of it and a gateway (a consumer for a
 #      LAN). The same provider under the old bounding set (CAP_NET_ADMIN CAP_NET_RAW) fails:
 #      the wrapper does restrict. The device, socket-family and kernel settings need systemd
 #      itself; only systemd-analyze verify sees them.
@@ -162,8 +162,8 @@ write_wrapper() { # write_wrapper FILE BOUNDING AMBIENT USER NNP
 UNIT_WARREN=$E2E_TMP/warren-as-unit
 OLD_WARREN=$E2E_TMP/warren-old-caps
 write_wrapper "$UNIT_WARREN" "$U_BOUND" "$U_AMB" "$U_USER" "$U_NNP"
-# The bounding set the unit had before CAP_NET_BIND_SERVICE (issue 9, item 6).
-write_wrapper "$OLD_WARREN" "net_admin,net_raw" "net_admin" "$U_USER" "$U_NNP"
+# A control: a bounding set without CAP_NET_ADMIN, which no role can run with.
+write_wrapper "$OLD_WARREN" "net_raw,net_bind_service" "net_bind_service" "$U_USER" "$U_NNP"
 WARREN=$UNIT_WARREN
 
 # agent_caps NODE — the running agent's bounding and effective sets are the unit's
@@ -489,19 +489,20 @@ old_caps_fail() {
 	rc=$?
 	echo "exit status $rc"
 	echo "$out" | tail -n 1
-	[[ $rc == 1 ]] && grep -q "DNS forwarder.*CAP_NET_BIND_SERVICE" <<<"$out" && ! link_exists "$NS_PV" "$IF_PV"
+	[[ $rc == 1 ]] && grep -q "CAP_NET_ADMIN" <<<"$out" && ! link_exists "$NS_PV" "$IF_PV" &&
+		! ip netns exec "$NS_PV" nft list table inet "$(warren_table "$IF_PV" provider)" >/dev/null 2>&1
 }
 ROLES=0
 check "$c: setup: namespaces and links" roles_topo_up && check "$c: setup: web and DNS services" roles_services &&
 	check "$c: setup: the provider's resolv.conf names dnsd" netns_etc_file "$NS_PV" resolv.conf "nameserver $DNS4" &&
 	check "$c: setup: warren id" provider_id && ROLES=1
 if [[ $ROLES == 1 ]]; then
-	check "$c: (control) with the old bounding set (net_admin, net_raw) it cannot bind port 53 and says which capability is missing" old_caps_fail
+	check "$c: (control) without CAP_NET_ADMIN in the bounding set it fails, names the capability and leaves nothing" old_caps_fail
 	if check "$c: warren up" node_start PV warren "$NS_PV" "$IF_PV" "$E2E_TMP/provider.conf"; then
 		check "$c: the agent has exactly the unit's capabilities and file system view" agent_caps PV
-		check "$c: the DNS forwarder listens on $PV_T4:53" wait_for 5 "UDP $PV_T4:53" \
-			bash -c "ip netns exec $NS_PV ss -Hlnu 'sport = :53' | grep -q '$PV_T4'"
-		check "$c: nft table inet warren_provider" bash -c "ip netns exec $NS_PV nft list table inet warren_provider >/dev/null && echo 'table there'"
+		check "$c: the DNS forwarder listens on $PV_T4 at a port of its own, nothing on 53" wait_for 5 "UDP $PV_T4 forwarder" \
+			bash -c "ip netns exec $NS_PV ss -Hlnu | grep -q '$PV_T4:' && ! ip netns exec $NS_PV ss -Hlnu 'sport = :53' | grep -q ."
+		check "$c: nft table inet $(warren_table "$IF_PV" provider)" bash -c "ip netns exec $NS_PV nft list table inet $(warren_table "$IF_PV" provider) >/dev/null && echo 'table there'"
 	else
 		ROLES=0
 	fi
@@ -522,22 +523,22 @@ fi
 # 4d: gateway (a consumer for a LAN)
 gw_term() {
 	term_ok GW || return 1
-	ip netns exec "$NS_GW" nft list table inet warren >/dev/null || { echo "the kill switch is gone"; return 1; }
-	echo "table inet warren still there"
+	ip netns exec "$NS_GW" nft list table inet "$(warren_table "$IF_GW")" >/dev/null || { echo "the kill switch is gone"; return 1; }
+	echo "table inet $(warren_table "$IF_GW") still there"
 }
 gw_down() {
 	local out rc
 	out=$(ip netns exec "$NS_GW" timeout 30 "$WARREN" down --interface "$IF_GW" --state-dir "$E2E_TMP/state-GW" 2>&1)
 	rc=$?
 	echo "$out"
-	[[ $rc == 0 ]] && ! ip netns exec "$NS_GW" nft list table inet warren >/dev/null 2>&1
+	[[ $rc == 0 ]] && ! ip netns exec "$NS_GW" nft list table inet "$(warren_table "$IF_GW")" >/dev/null 2>&1
 }
 c="4d: gateway under the unit's capabilities"
 if [[ $ROLES == 1 ]]; then
 	consumer_conf "$E2E_TMP/gw.conf" "$PV_ADDR" lan0
 	if check "$c: warren up with [Exit] and [Gateway] LAN = lan0" node_start GW warren "$NS_GW" "$IF_GW" "$E2E_TMP/gw.conf"; then
 		check "$c: the agent has exactly the unit's capabilities and file system view" agent_caps GW
-		check "$c: kill switch table inet warren" bash -c "ip netns exec $NS_GW nft list table inet warren >/dev/null && echo 'table there'"
+		check "$c: kill switch table inet $(warren_table "$IF_GW")" bash -c "ip netns exec $NS_GW nft list table inet $(warren_table "$IF_GW") >/dev/null && echo 'table there'"
 		check "$c: forwarding switched on" sysctl_is "$NS_GW" net.ipv4.ip_forward 1
 		check "$c: the LAN client's DNS (to 9.9.9.9) is answered through the tunnel" dns_answers "$NS_LC" 9.9.9.9 "lan.$STREAM" "$WEB4"
 		check "$c: web sees the LAN client as the provider ($PV_WAN4)" wh_seen_as "$NS_LC" "http://$WEB4/" "$PV_WAN4" 15
