@@ -3,18 +3,26 @@ import LinuxPlatform
 
 /// The agents of this host, as their locks and journals show them.
 public enum RunningAgents {
-    /// Interfaces whose agent is alive (its lock in the run directory is held), sorted.
-    public static func names(runDirectory: String = AgentOptions.defaultRunDirectory) -> [String] {
-        guard let directory = opendir(runDirectory) else { return [] }
-        defer { closedir(directory) }
-        var out: [String] = []
-        while let entry = readdir(directory) {
-            let file = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
-            guard file.hasSuffix(".lock") else { continue }
-            let name = String(file.dropLast(5))
-            if InterfaceName.isValid(name), InstanceLock.holder("\(runDirectory)/\(file)") != nil { out.append(name) }
+    /// Interfaces whose agent is alive (its lock in the run directory is held), sorted. A user
+    /// who may not read the run directory or a lock in it learns that it lacks the privilege,
+    /// never "nothing runs".
+    public static func names(runDirectory: String = AgentOptions.defaultRunDirectory) throws(AgentError) -> [String] {
+        let files: [String]
+        do { files = try DirectoryEntries.names(runDirectory) } catch {
+            if error.errno == ENOENT { return [] }
+            throw .privilege("cannot list the agents in \(runDirectory): run as root (the run directory and the agents' locks are root-only)")
         }
-        return out.sorted()
+        var out: [String] = []
+        for file in files where file.hasSuffix(".lock") {
+            let name = String(file.dropLast(5))
+            let path = "\(runDirectory)/\(file)"
+            guard InterfaceName.isValid(name) else { continue }
+            if InstanceLock.isUnreadable(path) {
+                throw .privilege("cannot tell whether the agent of \(name) runs (\(path) is root-only): run as root")
+            }
+            if InstanceLock.holder(path) != nil { out.append(name) }
+        }
+        return out
     }
 
     /// A running agent as its lock describes it.
@@ -27,17 +35,12 @@ public enum RunningAgents {
 
     /// What `TunnelAgent` writes into its lock: where its journal lives and in which namespace.
     static func lockNote(stateDirectory: String) -> String {
-        var absolute = stateDirectory
-        if let resolved = realpath(stateDirectory, nil) {
-            absolute = String(cString: resolved)
-            free(resolved)
-        }
-        return "netns=\(NetworkNamespace.current().map(String.init) ?? "") state=\(absolute)"
+        "netns=\(NetworkNamespace.current().map(String.init) ?? "") state=\(DirectoryEntries.absolute(stateDirectory))"
     }
 
-    /// Every running agent whose lock carries a note.
+    /// Every running agent whose lock carries a note (those this process may read).
     public static func described(runDirectory: String = AgentOptions.defaultRunDirectory) -> [Described] {
-        names(runDirectory: runDirectory).compactMap { name in
+        ((try? names(runDirectory: runDirectory)) ?? []).compactMap { name in
             guard let (pid, note) = InstanceLock.holderAndNote(AgentOptions.lockPath(runDirectory: runDirectory, interface: name)),
                   let netnsRange = note.firstRange(of: "netns="), let stateRange = note.firstRange(of: " state=") else { return nil }
             let netns = UInt64(note[netnsRange.upperBound..<stateRange.lowerBound])
@@ -46,24 +49,27 @@ public enum RunningAgents {
     }
 
     /// The running agents of this network namespace (as `wg show` lists its interfaces).
-    public static func inThisNamespace(runDirectory: String = AgentOptions.defaultRunDirectory) -> [String] {
+    public static func inThisNamespace(runDirectory: String = AgentOptions.defaultRunDirectory) throws(AgentError) -> [String] {
         let here = NetworkNamespace.current()
         let described = described(runDirectory: runDirectory)
-        return names(runDirectory: runDirectory).filter { name in
+        return try names(runDirectory: runDirectory).filter { name in
             guard let agent = described.first(where: { $0.interface == name }), let netns = agent.networkNamespace else { return true }
             return netns == here
         }
     }
 
-    /// Interfaces that left host changes in `stateDirectory` (a crash, or an armed kill switch).
+    /// Interfaces that left host changes in `stateDirectory` (a crash, or an armed kill switch),
+    /// also as the state file of warren before the journal (`NAME.gateway.json`).
     public static func leftovers(stateDirectory: String) -> [String] {
-        HostChanges.all(stateDirectory: stateDirectory).map(\.interface)
+        let legacy = ((try? DirectoryEntries.names(stateDirectory)) ?? []).filter { $0.hasSuffix(LegacyGatewayState.suffix) }
+            .map { String($0.dropLast(LegacyGatewayState.suffix.count)) }
+        return Array(Set(HostChanges.all(stateDirectory: stateDirectory).map(\.interface) + legacy)).sorted()
     }
 
     /// The interface a command without --interface means: the only running agent. Never a guess:
     /// none or several is an error that lists them.
     public static func only(command: String, runDirectory: String = AgentOptions.defaultRunDirectory) throws(AgentError) -> InterfaceName {
-        let running = inThisNamespace(runDirectory: runDirectory)
+        let running = try inThisNamespace(runDirectory: runDirectory)
         switch running.count {
         case 1: return try InterfaceName(running[0])
         case 0: throw .usage("no warren agent is running: nothing for `warren \(command)` to act on (give --interface NAME for one that crashed)")
@@ -81,11 +87,16 @@ public enum Down {
         public var failed: Bool { removed.contains { $0.hasPrefix("FAILED") } }
     }
 
+    /// `down` changes nftables, rules and sysctls: without CAP_NET_ADMIN it says so at once.
+    public static func requirePrivilege(_ what: String) throws(AgentError) {
+        guard ProcessPrivilege.hasEffective(ProcessPrivilege.netAdmin) else {
+            throw .privilege("warren down needs CAP_NET_ADMIN to remove nftables tables, rules and routes: run it as root (sudo warren down \(what))")
+        }
+    }
+
     public static func run(interface name: InterfaceName, stateDirectory: String,
                            runDirectory: String = AgentOptions.defaultRunDirectory) throws(AgentError) -> Result {
-        guard ProcessPrivilege.hasEffective(ProcessPrivilege.netAdmin) else {
-            throw .privilege("warren down needs CAP_NET_ADMIN to remove nftables tables, rules and routes: run it as root (sudo warren down --interface \(name))")
-        }
+        try requirePrivilege("--interface \(name)")
         let interface = name.text
         let socketPath = AgentOptions.controlSocketPath(runDirectory: runDirectory, interface: interface)
         let lockPath = AgentOptions.lockPath(runDirectory: runDirectory, interface: interface)
@@ -100,14 +111,28 @@ public enum Down {
                 throw .privilege("warren down cannot reach the agent of \(interface) at \(socketPath): the control socket is root-only, run as root")
             }
         }
-        if let pid = InstanceLock.holder(lockPath) {
-            throw .usage(stopped
-                ? "the agent of \(interface) (pid \(pid)) was asked to stop but is still running after 15 s: check its log, or stop it with `kill \(pid)`, then run `warren down --interface \(interface)` again"
-                : "the agent of \(interface) (pid \(pid)) is running but does not answer on \(socketPath): stop it first (`kill \(pid)` or `systemctl stop warren@\(interface)`), then run `warren down --interface \(interface)` again; nothing was removed")
+        // Hold the interface's lock while undoing, so an agent that a service manager restarts
+        // meanwhile cannot arm a kill switch that this `down` then removes.
+        let lock: InstanceLock?
+        do {
+            try RunDirectory.create(runDirectory)
+            lock = try InstanceLock.acquire(lockPath, waitingUpTo: 1)
+        } catch let error as AgentError {
+            throw error
+        } catch {
+            throw .platform(step: "locking interface \(interface)", error as? PlatformError ?? PlatformError(call: "flock", errno: 0, message: "\(error)"))
         }
-        guard HostChanges.load(stateDirectory: stateDirectory, interface: interface) != nil else {
+        guard let lock else {
+            let pid = InstanceLock.holder(lockPath).map { "pid \($0)" } ?? "a process"
+            throw .usage(stopped
+                ? "the agent of \(interface) (\(pid)) was asked to stop but is still running after 15 s: check its log, or stop it (`kill`), then run `warren down --interface \(interface)` again"
+                : "the agent of \(interface) (\(pid)) is running but does not answer on \(socketPath): stop it first (`systemctl stop warren@\(interface)` or `kill`), then run `warren down --interface \(interface)` again; nothing was removed")
+        }
+        defer { lock.release() }
+        let journal = HostJournal(stateDirectory: stateDirectory, interface: interface)   // migrates an old state file
+        guard !journal.changes.isEmpty else {
             if stopped { return Result(stoppedAgent: true, removed: []) }
-            let running = RunningAgents.names(runDirectory: runDirectory)
+            let running = (try? RunningAgents.names(runDirectory: runDirectory)) ?? []
             let leftovers = RunningAgents.leftovers(stateDirectory: stateDirectory)
             var known: [String] = []
             if !running.isEmpty { known.append("running: " + running.joined(separator: ", ")) }
@@ -115,7 +140,9 @@ public enum Down {
             throw .usage("no warren interface named \(interface) (no agent, no state in \(stateDirectory))"
                 + (known.isEmpty ? "; nothing is running" : "; " + known.joined(separator: "; ")) + ". Nothing was removed")
         }
-        let journal = HostJournal(stateDirectory: stateDirectory, interface: interface)
+        if let made = journal.changes.networkNamespace, let here = NetworkNamespace.current(), made != here {
+            throw .usage("the state of \(interface) was made in another network namespace: run `warren down --interface \(interface)` there (e.g. with `ip netns exec`); nothing was removed")
+        }
         let removed = journal.undo(keepKillSwitch: false, netlink: try? RouteNetlink())
         return Result(stoppedAgent: stopped, removed: removed)
     }

@@ -22,6 +22,9 @@ struct PolicyRouting: Equatable, Sendable {
     /// A gateway's per-LAN rules' priority (the suppress rule one before, the rule that sends
     /// marked packets to main two before), in a band ahead of every interface's catch-all rules.
     var lanPriority: UInt32
+
+    /// Every priority this interface's rules may use.
+    var priorities: [UInt32] { [priority - 1, priority, lanPriority - 2, lanPriority - 1, lanPriority] }
 }
 
 /// The rules of policy routing in the style of wg-quick, per interface: each interface has its
@@ -45,13 +48,27 @@ enum GatewayRouting {
         }
     }
 
-    /// A gateway's LAN rules: marked packets to main, the suppress rule, then one rule per LAN.
+    /// Packets that carry this interface's mark (its own UDP socket, bypassed LAN devices) go
+    /// to main, ahead of every interface's catch-all: otherwise another interface's
+    /// "not fwmark" rule would take them into its tunnel.
+    static func markRule(_ routing: PolicyRouting, ipv6: Bool) -> [PolicyRule] {
+        (ipv6 ? [false, true] : [false]).map { v6 in
+            PolicyRule(ipv6: v6, fwmarkNot: nil, table: RouteNetlink.mainTable, priority: routing.lanPriority - 2, fwmark: routing.mark)
+        }
+    }
+
+    /// A gateway's LAN rules: the suppress rule, then one rule per LAN.
     static func lanRules(_ routing: PolicyRouting, lans: [String], ipv6: Bool) -> [PolicyRule] {
         (ipv6 ? [false, true] : [false]).flatMap { v6 in
-            [PolicyRule(ipv6: v6, fwmarkNot: nil, table: RouteNetlink.mainTable, priority: routing.lanPriority - 2, fwmark: routing.mark),
-             PolicyRule(ipv6: v6, fwmarkNot: nil, table: RouteNetlink.mainTable, priority: routing.lanPriority - 1, suppressPrefixLength: 0)]
+            [PolicyRule(ipv6: v6, fwmarkNot: nil, table: RouteNetlink.mainTable, priority: routing.lanPriority - 1, suppressPrefixLength: 0)]
                 + lans.map { PolicyRule(ipv6: v6, fwmarkNot: nil, table: routing.table, priority: routing.lanPriority, inputInterface: $0) }
         }
+    }
+
+    /// Every rule of an interface routed by policy: the mark rule, a gateway's LAN rules, the catch-all pair.
+    static func allRules(_ routing: PolicyRouting, lans: [String], ipv6: Bool) -> [PolicyRule] {
+        markRule(routing, ipv6: ipv6) + lanRules(routing, lans: lans, ipv6: ipv6)
+            + rules(mark: routing.mark, table: routing.table, priority: routing.priority, ipv6: ipv6)
     }
 
     /// Picks this interface's mark, table and rule priorities beside the interfaces in `others`
@@ -64,11 +81,15 @@ enum GatewayRouting {
         let reserved: Set<UInt32> = [0, 253, 254, 255]    // unspec, default, main, local
         let usedTables = Set(others.compactMap(\.routingTable) + installed.map(\.table).filter { !reserved.contains($0) })
         let usedMarks = Set(others.compactMap(\.firewallMark) + installed.map(\.mark).filter { $0 != 0 })
-        let usedPriorities = Set(others.flatMap { $0.rules.map(\.priority) } + installed.map(\.priority))
-        if let requestedTable, usedTables.contains(requestedTable) {
-            let owner = others.first(where: { $0.routingTable == requestedTable }).map { "warren interface \($0.interface)" } ?? "a policy routing rule (ip rule)"
+        let usedPriorities = Set(others.flatMap { $0.rules.map(\.priority) + ($0.reservedPriorities ?? []) } + installed.map(\.priority))
+        if let requestedTable, let owner = others.first(where: { $0.routingTable == requestedTable }) {
             throw .config(ConfigError(file: file, line: nil, key: "Table",
-                message: "routing table \(requestedTable) is used by \(owner): give this config another Table"))
+                message: "routing table \(requestedTable) is used by warren interface \(owner.interface): give this config another Table"))
+        }
+        if let requestedTable, usedTables.contains(requestedTable) {
+            // The host's state, not the config, may change: a platform error (the unit retries).
+            throw .platform(step: "choosing routing table \(requestedTable)", PlatformError(call: "ip rule", errno: EEXIST,
+                message: "a policy routing rule (ip rule) already looks up table \(requestedTable): remove it, or give this config another Table"))
         }
         var mark = requestedMark ?? Gateway.defaultMark
         if requestedMark == nil {
@@ -105,9 +126,9 @@ final class Gateway: @unchecked Sendable {  // status() only reads constants; st
 
     let config: GatewayConfig
     let interface: String
-    let mark: UInt32
-    let table: UInt32
     let routing: PolicyRouting
+    var mark: UInt32 { routing.mark }
+    var table: UInt32 { routing.table }
     let tunnelIPv6: Bool
     let ruleset: GatewayRuleset
     let stateDirectory: String
@@ -127,8 +148,6 @@ final class Gateway: @unchecked Sendable {  // status() only reads constants; st
         self.stateDirectory = stateDirectory
         self.log = log
         self.routing = routing
-        mark = routing.mark
-        table = routing.table
         let hasIPv6Address = tunnel.interface.addresses.contains { !$0.address.isV4 }
         switch preliminary ? .block : config.ipv6 {
         case .tunnel?:
@@ -145,7 +164,7 @@ final class Gateway: @unchecked Sendable {  // status() only reads constants; st
                                  lanInterfaces: config.lanInterfaces, killSwitch: config.killSwitch,
                                  tunnelIPv6: tunnelIPv6, bypass: config.bypass,
                                  dnsV4: dns.first { $0.isV4 }, dnsV6: dns.first { !$0.isV4 },
-                                 firewallMark: mark, mtu: tunnel.interface.mtu ?? 1420)
+                                 firewallMark: routing.mark, mtu: tunnel.interface.mtu ?? 1420)
     }
 
     /// Step 1, before the TUN device exists: the kill switch, recorded first.
@@ -161,10 +180,7 @@ final class Gateway: @unchecked Sendable {  // status() only reads constants; st
 
     /// Step 2, once the TUN device is up: policy routing and forwarding.
     func routeThroughTunnel(_ netlink: RouteNetlink, journal: HostJournal) throws(AgentError) {
-        try journal.recordRouting(mark: mark, table: table)
-        let rules = GatewayRouting.lanRules(routing, lans: config.lanInterfaces, ipv6: tunnelIPv6)
-            + GatewayRouting.rules(mark: mark, table: table, priority: routing.priority, ipv6: tunnelIPv6)
-        for rule in rules {
+        for rule in GatewayRouting.allRules(routing, lans: config.lanInterfaces, ipv6: tunnelIPv6) {
             try journal.addRule(rule, netlink: netlink)
         }
         try journal.setSysctl(Gateway.validMark, "1")

@@ -42,6 +42,9 @@ struct HostChanges: Codable, Equatable, Sendable {
     /// The firewall mark and routing table this interface uses, so a second interface picks others.
     var firewallMark: UInt32?
     var routingTable: UInt32?
+    /// The rule priorities this interface chose, recorded before its rules exist so that an
+    /// agent starting at the same moment picks others.
+    var reservedPriorities: [UInt32]?
     /// The network namespace the changes were made in (`NetworkNamespace.current`).
     var networkNamespace: UInt64?
 
@@ -60,20 +63,12 @@ struct HostChanges: Codable, Equatable, Sendable {
 
     /// Every interface's journal in the state directory.
     static func all(stateDirectory: String) -> [HostChanges] {
-        guard let directory = opendir(stateDirectory) else { return [] }
-        defer { closedir(directory) }
-        var out: [HostChanges] = []
-        while let entry = readdir(directory) {
-            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
-                String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)
-            }
-            guard name.hasSuffix(suffix) else { continue }
+        let names = (try? DirectoryEntries.names(stateDirectory)) ?? []
+        return names.compactMap { name -> HostChanges? in
+            guard name.hasSuffix(suffix) else { return nil }
             let interface = String(name.dropLast(suffix.count))
-            if InterfaceName.isValid(interface), let changes = load(stateDirectory: stateDirectory, interface: interface) {
-                out.append(changes)
-            }
+            return InterfaceName.isValid(interface) ? load(stateDirectory: stateDirectory, interface: interface) : nil
         }
-        return out.sorted { $0.interface < $1.interface }
     }
 }
 
@@ -109,7 +104,7 @@ final class HostJournal: @unchecked Sendable {  // used by the main thread only
 
     private func save() throws(AgentError) {
         guard let data = try? JSONEncoder().encode(changes), StateFile.write(path, Array(data)) else {
-            throw .platform(step: "recording host changes", PlatformError(call: "write", errno: errno,
+            throw .platform(step: "recording host changes", PlatformError(call: "write", errno: 0,
                 message: "cannot write \(path): the state directory must be writable (check --state-dir and free space)"))
         }
     }
@@ -120,10 +115,18 @@ final class HostJournal: @unchecked Sendable {  // used by the main thread only
         try save()
     }
 
-    func recordRouting(mark: UInt32, table: UInt32) throws(AgentError) {
-        changes.firewallMark = mark
-        changes.routingTable = table
-        try save()
+    /// Chooses this interface's policy routing beside every other interface and the kernel's
+    /// rules, and records it before any rule exists, all under the host lock (two agents
+    /// starting at once never pick the same table or priorities).
+    func chooseRouting(mark: UInt32?, table: UInt32?, installed: () -> [InstalledRule], file: String) throws(AgentError) -> PolicyRouting {
+        try HostLock.holding { () throws(AgentError) -> PolicyRouting in
+            let routing = try GatewayRouting.choose(mark: mark, table: table, others: others(), installed: installed(), file: file)
+            changes.firewallMark = routing.mark
+            changes.routingTable = routing.table
+            changes.reservedPriorities = routing.priorities
+            try save()
+            return routing
+        }
     }
 
     /// Adds `rule` and keeps it in the journal only if this call created it: a rule that was
@@ -142,7 +145,9 @@ final class HostJournal: @unchecked Sendable {  // used by the main thread only
         } catch {
             throw .platform(step: "adding policy routing rule \(rule.text)", error)
         }
-        if !created && !known {
+        // Our own leftovers were undone before this start, so a rule that was there already is
+        // someone else's: it stays theirs, whatever we planned.
+        if !created {
             changes.rules.removeAll { $0 == rule }
             try save()
         }
@@ -150,6 +155,10 @@ final class HostJournal: @unchecked Sendable {  // used by the main thread only
 
     /// Sets `key` to `value`, remembering the value it had before warren touched it.
     func setSysctl(_ key: String, _ value: String) throws(AgentError) {
+        try HostLock.holding { () throws(AgentError) in try setSysctlLocked(key, value) }
+    }
+
+    private func setSysctlLocked(_ key: String, _ value: String) throws(AgentError) {
         if changes.sysctlOriginals[key] == nil {
             let inherited = others().lazy.compactMap { $0.sysctlOriginals[key] }.first
             guard let original = inherited ?? Sysctl.read(key) else {
@@ -167,6 +176,9 @@ final class HostJournal: @unchecked Sendable {  // used by the main thread only
     /// plain stop or a failed start keeps the LAN closed until `warren down`.
     @discardableResult
     func undo(keepKillSwitch: Bool, netlink: RouteNetlink?) -> [String] {
+        // Under the host lock, so a sysctl is never restored while another agent inherits it.
+        let lock = try? InstanceLock.acquire(HostLock.path, waitingUpTo: HostLock.waitSeconds)
+        defer { lock?.release() }
         var done: [String] = []
         var failed: [String] = []
         for table in changes.nftTables.reversed() where !(keepKillSwitch && table == changes.killSwitchTable) {
@@ -215,12 +227,15 @@ final class HostJournal: @unchecked Sendable {  // used by the main thread only
             changes.sysctlOriginals[key] = nil
         }
         if !restored.isEmpty { done.append("forwarding settings: restored " + restored.joined(separator: ", ")) }
-        if changes.nftTables.isEmpty && changes.rules.isEmpty && changes.sysctlOriginals.isEmpty && failed.isEmpty {
+        if changes.isEmpty && failed.isEmpty {
             StateFile.remove(path)
             changes = HostChanges(interface: interface, networkNamespace: NetworkNamespace.current())
         } else {
-            changes.firewallMark = changes.rules.isEmpty ? nil : changes.firewallMark
-            changes.routingTable = changes.rules.isEmpty ? nil : changes.routingTable
+            if changes.rules.isEmpty {
+                changes.firewallMark = nil
+                changes.routingTable = nil
+                changes.reservedPriorities = nil
+            }
             _ = try? save()
         }
         return done + failed
@@ -230,6 +245,8 @@ final class HostJournal: @unchecked Sendable {  // used by the main thread only
 /// The state file of warren before the journal (`NAME.gateway.json`, shared table names), read
 /// once so that `warren down` after an upgrade still removes what an old agent left.
 struct LegacyGatewayState: Codable {
+    static let suffix = ".gateway.json"
+
     var firewallMark: UInt32
     var table: UInt32
     var sysctlOriginals: [String: String]
@@ -237,7 +254,7 @@ struct LegacyGatewayState: Codable {
     var gatewayTable: Bool?
 
     static func migrate(stateDirectory: String, interface: String) -> HostChanges? {
-        let path = "\(stateDirectory)/\(interface).gateway.json"
+        let path = "\(stateDirectory)/\(interface)\(suffix)"
         guard let bytes = StateFile.read(path), let old = try? JSONDecoder().decode(LegacyGatewayState.self, from: Data(bytes)) else {
             return nil
         }
@@ -258,5 +275,30 @@ struct LegacyGatewayState: Codable {
               StateFile.write(HostChanges.path(stateDirectory: stateDirectory, interface: interface), Array(data)) else { return nil }
         StateFile.remove(path)
         return changes
+    }
+}
+
+/// One lock for the whole host, held for the short steps where agents must not interleave:
+/// choosing marks, tables and priorities, and setting or restoring a shared sysctl.
+enum HostLock {
+    static let path = AgentOptions.defaultRunDirectory + "/host.flock"
+    static let waitSeconds = 10
+
+    static func holding<T>(_ body: () throws(AgentError) -> T) throws(AgentError) -> T {
+        let lock: InstanceLock?
+        do {
+            try RunDirectory.create(AgentOptions.defaultRunDirectory)
+            lock = try InstanceLock.acquire(path, waitingUpTo: waitSeconds)
+        } catch let error as AgentError {
+            throw error
+        } catch {
+            throw .platform(step: "locking \(path)", error as? PlatformError ?? PlatformError(call: "flock", errno: 0, message: "\(error)"))
+        }
+        guard let lock else {
+            throw .platform(step: "locking \(path)", PlatformError(call: "flock", errno: EWOULDBLOCK,
+                message: "another warren agent held the host lock for \(waitSeconds) s: check for a hung agent (fuser \(path))"))
+        }
+        defer { lock.release() }
+        return try body()
     }
 }

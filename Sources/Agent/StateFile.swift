@@ -36,8 +36,9 @@ enum StateDirectory {
     }
 }
 
-/// The run directory (/run/warren): control sockets and interface locks, 0755 so a user can
-/// see which agents run (the sockets and locks themselves are root-only).
+/// The run directory (/run/warren): control sockets, interface locks and the host lock. Made
+/// 0755 if missing (the systemd unit makes it 0700); the sockets and locks are root-only, so
+/// a user without privilege is told so rather than "nothing runs".
 enum RunDirectory {
     static func create(_ directory: String) throws(AgentError) {
         try StateDirectory.create(directory, mode: 0o755)

@@ -59,7 +59,9 @@ public enum AgentError: Error, CustomStringConvertible {
         switch self {
         case .config: return Self.configExitStatus
         case .spendingCap: return 3
-        case .platform, .endpoint, .session, .usage, .privilege: return 1
+        case .usage: return 64          // EX_USAGE: a bad name, another agent on the interface
+        case .privilege: return 77      // EX_NOPERM: the capability is missing, a restart will not grant it
+        case .platform, .endpoint, .session: return 1
         }
     }
 
@@ -130,6 +132,10 @@ public final class TunnelAgent {
     public func run() throws(AgentError) -> Int32 {
         // Signals must be blocked before any thread starts, so only sigwait sees them.
         SignalWaiter.blockTerminationSignals()
+        // Said up front, before a lock file or a state directory fails for want of it.
+        guard ProcessPrivilege.hasEffective(ProcessPrivilege.netAdmin) else {
+            throw .privilege("warren up needs CAP_NET_ADMIN (TUN device, addresses, routes, nftables): run it as root or grant CAP_NET_ADMIN")
+        }
         try prepareStateDirectory()
         let name = options.interfaceName
         // Touch nothing (the kill switch least of all) while another agent owns this interface.
@@ -153,7 +159,9 @@ public final class TunnelAgent {
             // One undo for every failure: the TUN device (its addresses and routes go with it),
             // then every recorded table, rule and sysctl; the kill switch stays armed.
             tun?.close()
-            for line in journal.undo(keepKillSwitch: gateway?.config.killSwitch == true, netlink: try? RouteNetlink()) {
+            // The config's kill switch, not whether this start got as far as arming it: a kill
+            // switch left armed by an earlier run must not be opened by a failure before that.
+            for line in journal.undo(keepKillSwitch: gatewayConfig?.killSwitch == true, netlink: try? RouteNetlink()) {
                 log.info("start failed, undone: \(line)")
             }
             throw error
@@ -235,20 +243,22 @@ public final class TunnelAgent {
             provider = service
         }
 
-        // This interface's mark, routing table and rule priorities, beside the other interfaces'.
+        // An interface routed by policy gets its own mark, routing table and rule priorities,
+        // chosen beside the other interfaces' and recorded before any rule exists.
         let routesDefault = config.peers.contains { $0.allowedIPs.contains { $0.length == 0 } }
             || (exitConfig != nil)
-        var requestedTable: UInt32?
-        if case .number(let number) = config.interface.table { requestedTable = number }
-        var installed: [InstalledRule] = []
-        if let netlink = try? RouteNetlink() {
-            installed = ((try? netlink.rules(family: AF_INET)) ?? []) + ((try? netlink.rules(family: AF_INET6)) ?? [])
+        var routing: PolicyRouting?
+        if gatewayConfig != nil || routesDefault {
+            var requestedTable: UInt32?
+            if case .number(let number) = config.interface.table { requestedTable = number }
+            routing = try journal.chooseRouting(mark: config.interface.fwMark, table: requestedTable, installed: {
+                guard let netlink = try? RouteNetlink() else { return [] }
+                return ((try? netlink.rules(family: AF_INET)) ?? []) + ((try? netlink.rules(family: AF_INET6)) ?? [])
+            }, file: file)
         }
-        let routing = try GatewayRouting.choose(mark: config.interface.fwMark, table: requestedTable, others: journal.others(),
-                                                installed: installed, file: file)
 
         // The kill switch goes in before anything can forward (and again once the session is known).
-        if let gatewayConfig {
+        if let gatewayConfig, let routing {
             let gateway = try Gateway(config: gatewayConfig, tunnel: config, interface: options.interface, routing: routing,
                                       stateDirectory: options.stateDirectory, file: file, log: log, preliminary: exitConfig != nil)
             self.gateway = gateway
@@ -282,7 +292,7 @@ public final class TunnelAgent {
                     throw error
                 }
             }
-            if let gatewayConfig {
+            if let gatewayConfig, let routing {
                 let gateway = try Gateway(config: gatewayConfig, tunnel: config, interface: options.interface, routing: routing,
                                           stateDirectory: options.stateDirectory, file: file, log: log, preliminary: false)
                 self.gateway = gateway
@@ -291,7 +301,7 @@ public final class TunnelAgent {
         }
 
         // A default route through the tunnel needs wg-quick's policy routing.
-        let mark: UInt32? = gateway?.mark ?? config.interface.fwMark ?? (routesDefault ? routing.mark : nil)
+        let mark: UInt32? = gateway?.mark ?? config.interface.fwMark ?? (routesDefault ? routing?.mark : nil)
         if let mark {
             // The mark keeps the tunnel's own datagrams on the main table (no routing loop).
             do { try socket.setFirewallMark(mark) } catch { throw .platform(step: "marking the UDP socket", error) }
@@ -313,11 +323,11 @@ public final class TunnelAgent {
         let netlink: RouteNetlink
         do { netlink = try RouteNetlink() } catch { throw .platform(step: "opening netlink", error) }
         let policyRouted = mark != nil && routesDefault
-        try configureInterface(netlink: netlink, tun: tun, mtu: mtu, policyRouted: policyRouted, routingTable: routing.table)
+        try configureInterface(netlink: netlink, tun: tun, mtu: mtu, policyRouted: policyRouted, routingTable: routing?.table ?? RouteNetlink.mainTable)
         if let gateway {
             try gateway.routeThroughTunnel(netlink, journal: journal)
-        } else if routesDefault, let mark {
-            try installDefaultRouting(netlink, mark: mark, routing: routing, journal: journal)
+        } else if routesDefault, let routing {
+            try installDefaultRouting(netlink, routing: routing, journal: journal)
         }
         if let provider { try startProvider(provider, journal: journal) }
 
@@ -487,11 +497,9 @@ public final class TunnelAgent {
         return opened
     }
 
-    private func installDefaultRouting(_ netlink: RouteNetlink, mark: UInt32, routing: PolicyRouting,
-                                       journal: HostJournal) throws(AgentError) {
+    private func installDefaultRouting(_ netlink: RouteNetlink, routing: PolicyRouting, journal: HostJournal) throws(AgentError) {
         let v6 = config.interface.addresses.contains { !$0.address.isV4 }
-        try journal.recordRouting(mark: mark, table: routing.table)
-        for rule in GatewayRouting.rules(mark: mark, table: routing.table, priority: routing.priority, ipv6: v6) {
+        for rule in GatewayRouting.allRules(routing, lans: [], ipv6: v6) {
             try journal.addRule(rule, netlink: netlink)
         }
         try journal.setSysctl(Gateway.validMark, "1")
@@ -566,13 +574,9 @@ public final class TunnelAgent {
         }
         for peer in config.peers {
             for prefix in peer.allowedIPs {
+                // A default route makes the interface policy-routed (its own table), so the
+                // tunnel's own packets, which carry the mark, never loop into it.
                 let network = prefix.network
-                if network.length == 0 && !policyRouted {
-                    // A default route through the tunnel needs policy routing so the
-                    // tunnel's own packets do not loop; that is gateway mode's job.
-                    log.warning("not routing \(network) through \(name): a default route needs gateway mode ([Gateway] section); other AllowedIPs are routed")
-                    continue
-                }
                 do { try netlink.addRoute(network.description, interfaceIndex: index, table: table) } catch {
                     throw .platform(step: "adding route \(network) via \(name)", error)
                 }

@@ -60,6 +60,12 @@ public final class InstanceLock: @unchecked Sendable {
     /// The pid of the live process holding the lock at `path`, or nil when nobody does.
     public static func holder(_ path: String) -> Int32? { holderAndNote(path)?.pid }
 
+    /// Whether the lock file at `path` exists but this process may not read it (an
+    /// unprivileged user asking about root's agents).
+    public static func isUnreadable(_ path: String) -> Bool {
+        access(path, F_OK) == 0 && access(path, R_OK) != 0
+    }
+
     /// The holder's pid and note, or nil when nobody holds the lock.
     public static func holderAndNote(_ path: String) -> (pid: Int32, note: String)? {
         let fd = open(path, O_RDONLY | O_CLOEXEC)
@@ -75,9 +81,19 @@ public final class InstanceLock: @unchecked Sendable {
         return (lines.first.flatMap { Int32($0) } ?? -1, lines.count > 1 ? String(lines[1]) : "")
     }
 
-    /// Releases the lock and removes the file (only while still holding it, so a newer owner's file stays).
+    /// Takes the lock, waiting up to `seconds` for its holder to let go (for short critical
+    /// sections shared by every agent); nil if it is still held then.
+    public static func acquire(_ path: String, waitingUpTo seconds: Int) throws(PlatformError) -> InstanceLock? {
+        for _ in 0..<max(1, seconds * 50) {
+            if let lock = try acquire(path) { return lock }
+            usleep(20_000)
+        }
+        return nil
+    }
+
+    /// Releases the lock. The file stays: unlinking it would let a process that opened it just
+    /// before lock an inode nobody else can find, and so hold the same name twice.
     public func release() {
-        _ = unlink(path)
         _ = close(fd)
     }
 }

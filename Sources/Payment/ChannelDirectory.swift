@@ -27,16 +27,7 @@ struct ChannelDirectory {
 
     /// The names of the entries in the directory (not `.` and `..`).
     func names() throws(ChannelStoreError) -> [String] {
-        guard let stream = opendir(path) else { throw .storage(call: "opendir \(path)", errno: errno) }
-        defer { _ = closedir(stream) }
-        var out: [String] = []
-        while let entry = readdir(stream) {
-            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
-                String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)
-            }
-            if name != "." && name != ".." { out.append(name) }
-        }
-        return out.sorted()
+        do { return try DirectoryEntries.names(path) } catch { throw .storage(call: error.call, errno: error.errno) }
     }
 
     /// A file's bytes, at most `limit + 1` of them (enough for a decoder to refuse the rest).

@@ -145,8 +145,11 @@ public struct CreditRecord: Hashable, Sendable {
         paid >= CreditLine(tariff: tariff, sessionBase: 0, windowBytes: firstWindow).windowAmount
     }
 
-    /// The unpaid amount of earlier sessions that still counts at `now`.
-    public func debt(now: UInt64) -> UInt128 { now < debtUntil ? debt : 0 }
+    /// The unpaid amount of earlier sessions that still counts at `now`. A stranger's is
+    /// forgotten after `debtMemorySeconds`; an identity that has paid keeps its debt until it
+    /// pays it (as long as the provider runs), or else every forgotten debt would buy it a new
+    /// window on the strength of an old payment.
+    public func debt(now: UInt64) -> UInt128 { paid > 0 || now < debtUntil ? debt : 0 }
 
     /// Whether the record holds nothing worth keeping at `now`.
     public func isEmpty(now: UInt64) -> Bool { goodVouchers == 0 && paid == 0 && debt(now: now) == 0 }

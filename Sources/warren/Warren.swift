@@ -107,6 +107,7 @@ struct Down: ParsableCommand {
 
     func run() throws {
         do {
+            try Agent.Down.requirePrivilege(interface.map { "--interface \($0)" } ?? "")
             let name = try interface.map { name throws(AgentError) in try InterfaceName(name) } ?? RunningAgents.only(command: "down")
             let result = try Agent.Down.run(interface: name, stateDirectory: stateDir)
             if result.stoppedAgent { print("stopped the agent of \(name)") }
@@ -186,7 +187,7 @@ struct Status: ParsableCommand {
             if let interface {
                 names = [try InterfaceName(interface).text]
             } else {
-                names = RunningAgents.inThisNamespace()
+                names = try RunningAgents.inThisNamespace()
                 guard !names.isEmpty else {
                     throw AgentError.usage("no warren agent is running (none holds a lock in \(AgentOptions.defaultRunDirectory)): start one with `warren up CONFIG`")
                 }

@@ -422,7 +422,7 @@ node_stop GW 5 >/dev/null 2>&1
 # one name, a wrong name, no name or without privilege, and no second agent of any role, may
 # touch the other's table, rules or sysctls.
 set_forwarding 0 0
-ip -n "$WH_GW" link add lanb type dummy 2>/dev/null
+ip -n "$WH_GW" link add lanb type veth peer name lanb-peer
 ip -n "$WH_GW" link set lanb up
 IF_B="wgb$$" IF_C="wgc$$"
 B_TABLE=$(warren_table "$IF_B")
@@ -466,6 +466,15 @@ cmd_fails_saying() { # cmd_fails_saying TEXT cmd... — exits non-zero and print
 	grep -qF -- "$text" <<<"$out" || { echo "the message does not say: $text"; return 1; }
 	echo "failed with status $rc and said: $text"
 }
+cmd_succeeds_saying() { # cmd_succeeds_saying TEXT cmd... — exits 0 and prints TEXT
+	local text=$1 out rc; shift
+	out=$("$@" 2>&1)
+	rc=$?
+	echo "$out" | tail -n 3
+	[[ $rc == 0 ]] || { echo "exited $rc, expected success"; return 1; }
+	grep -qF -- "$text" <<<"$out" || { echo "the output does not say: $text"; return 1; }
+	echo "succeeded and said: $text"
+}
 nobody_in_gw() { ip netns exec "$WH_GW" setpriv --reuid=65534 --regid=65534 --clear-groups "$WARREN" "$@"; }
 table_there() { # table_there NAME
 	ip netns exec "$WH_GW" nft list table inet "$1" >/dev/null 2>&1 && echo "table inet $1 is there" && return 0
@@ -478,7 +487,7 @@ two_gateways_rules() { # A's and B's rules, each LAN to its own table
 	echo "$r"
 	[[ $(grep -c suppress_prefixlength <<<"$r") == 4 ]] || { echo "expected 4 suppress_prefixlength rules"; return 1; }
 	grep -q "iif $WH_LAN lookup 51820" <<<"$r" || { echo "no iif $WH_LAN rule to 51820"; return 1; }
-	grep -q "iif lanb lookup 51821" <<<"$r" || { echo "no iif lanb rule to 51821"; return 1; }
+	grep -Eq "iif lanb( \[detached\])? lookup 51821" <<<"$r" || { echo "no iif lanb rule to 51821"; return 1; }
 	grep -q "not from all fwmark 0xca6c lookup 51820" <<<"$r" && grep -q "not from all fwmark 0xca6d lookup 51821" <<<"$r" ||
 		{ echo "expected a host rule per gateway"; return 1; }
 	echo "each gateway: its LAN rule, its host rule, its own suppress rules"
@@ -507,6 +516,8 @@ if check "$c: gateway A up on $WH_TUN" gw_start "$E2E_TMP/gw5a.conf" &&
 		nobody_in_gw down --interface "$WH_TUN" --state-dir "$GW_STATE"
 	check "$c: unprivileged status fails (root-only socket)" cmd_fails_saying "root" \
 		nobody_in_gw status --interface "$WH_TUN"
+	check "$c: unprivileged bare status says it lacks the privilege" cmd_fails_saying "run as root" nobody_in_gw status
+	check "$c: unprivileged bare down says it lacks the privilege" cmd_fails_saying "CAP_NET_ADMIN" nobody_in_gw down
 	check "$c: ... and changed nothing" state_unchanged "$E2E_TMP/10-state"
 	check "$c: bare status shows both" bash -c "out=\$(ip netns exec $WH_GW $WARREN status); grep -q 'interface: $WH_TUN' <<<\"\$out\" && grep -q 'interface: $IF_B' <<<\"\$out\" && echo both shown"
 	check "$c: bare status --json is an array of 2" bash -c "ip netns exec $WH_GW $WARREN status --json | $PYTHON -c 'import json,sys; d=json.load(sys.stdin); assert isinstance(d, list) and len(d) == 2, d; print(\"2 objects\")'"
@@ -517,6 +528,10 @@ if check "$c: gateway A up on $WH_TUN" gw_start "$E2E_TMP/gw5a.conf" &&
 	# A plain tunnel with its own default route starts and stops beside the gateways.
 	if check "$c: plain tunnel C up (default route, policy routing)" node_start C warren "$WH_GW" "$IF_C" "$E2E_TMP/plain5c.conf"; then
 		check "$c: C's rules have their own table (51822)" bash -c "ip -n $WH_GW -4 rule show | grep -q 'lookup 51822' && echo 'rule for table 51822'"
+		check "$c: C's own UDP (mark 0xca6e) leaves by the WAN, not another tunnel" \
+			bash -c "ip -n $WH_GW route get $WH_EXIT4 mark 0xca6e | tee /dev/stderr | grep -q 'dev $WH_WAN'"
+		check "$c: A's own UDP (mark 0xca6c) too" bash -c "ip -n $WH_GW route get $WH_EXIT4 mark 0xca6c | tee /dev/stderr | grep -q 'dev $WH_WAN'"
+		check "$c: A's LAN still goes to A's tunnel" bash -c "ip -n $WH_GW route get $WH_WEB4 from $WH_C4 iif $WH_LAN | tee /dev/stderr | grep -q 'dev $WH_TUN'"
 		check "$c: C stops with SIGTERM" node_stop C 10
 	fi
 	check "$c: ... A's and B's state unchanged after C" state_unchanged "$E2E_TMP/10-state"
@@ -539,6 +554,14 @@ if check "$c: gateway A up on $WH_TUN" gw_start "$E2E_TMP/gw5a.conf" &&
 	check "$c: as many rules as before both" bash -c "[[ \$({ ip -n $WH_GW -4 rule show; ip -n $WH_GW -6 rule show; } | wc -l) == $rules0 ]] && echo '$rules0 rules'"
 	check "$c: ip_forward back to 0, src_valid_mark 0" bash -c "[[ \$(ip netns exec $WH_GW sysctl -n net.ipv4.ip_forward) == 0 && \$(ip netns exec $WH_GW sysctl -n net.ipv4.conf.all.src_valid_mark) == 0 ]] && echo restored"
 	check "$c: bare down with nothing running fails" cmd_fails_saying "no warren agent is running" warren_in_gw down --state-dir "$GW_STATE"
+	# What an older warren left (NAME.gateway.json, the shared table inet warren) still goes.
+	mkdir -p "$E2E_TMP/state-L"
+	printf '{"interface":"warren0","firewallMark":0,"table":0,"ipv6Rules":false,"sysctlOriginals":{},"gatewayTable":true}' \
+		>"$E2E_TMP/state-L/warren0.gateway.json"
+	ip netns exec "$WH_GW" nft add table inet warren
+	check "$c: down --interface warren0 removes an older warren's kill switch" cmd_succeeds_saying "removed nftables table inet warren" \
+		warren_in_gw down --interface warren0 --state-dir "$E2E_TMP/state-L"
+	check "$c: ... table inet warren gone" bash -c "! ip netns exec $WH_GW nft list table inet warren 2>/dev/null && echo gone"
 fi
 node_stop B 5 >/dev/null 2>&1
 node_stop C 5 >/dev/null 2>&1
@@ -549,18 +572,8 @@ node_stop GW 5 >/dev/null 2>&1
 # closed until `warren down`). The failure: the control socket's path is taken by a directory.
 set_forwarding 0 0
 c="11: failed start"
-mkdir -p "/run/warren/$WH_TUN.sock"
-fails_to_start() {
-	local out rc
-	out=$(ip netns exec "$WH_GW" timeout 20 "$WARREN" up --interface "$WH_TUN" --state-dir "$GW_STATE" "$E2E_TMP/gw5a.conf" 2>&1)
-	rc=$?
-	echo "$out" | tail -n 4
-	[[ $rc != 0 && $rc != 124 ]] || { echo "warren up exited with status $rc, expected a failure"; return 1; }
-	grep -q "control socket" <<<"$out" || { echo "the error does not name the control socket"; return 1; }
-	echo "warren up failed (status $rc) at the control socket"
-}
-check "$c: warren up fails at the control socket" fails_to_start
-rmdir "/run/warren/$WH_TUN.sock" 2>/dev/null
+check "$c: warren up fails at its last step" up_fails_at_last_step "$WH_GW" "$WH_TUN" "$GW_STATE" "$E2E_TMP/gw5a.conf" \
+	"start failed, undone: policy routing rule"
 check "$c: no rules or routes left" policy_routing_gone
 check "$c: ip_forward restored to 0" sysctl_is "$WH_GW" net.ipv4.ip_forward 0
 check "$c: src_valid_mark restored to 0" sysctl_is "$WH_GW" net.ipv4.conf.all.src_valid_mark 0

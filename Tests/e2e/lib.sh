@@ -678,6 +678,22 @@ warren_table() {
 	echo "warren_${2:+$2_}$out"
 }
 
+# up_fails_at_last_step NS IF STATE CONF [TEXT] — `warren up` must fail at its last step (the
+# control socket, whose path a directory takes for the test) and print TEXT if given. The path
+# is freed again before returning.
+up_fails_at_last_step() {
+	local ns=$1 ifname=$2 state=$3 conf=$4 text=${5:-} out rc
+	mkdir -p "/run/warren/$ifname.sock"
+	out=$(ip netns exec "$ns" timeout 30 "$WARREN" up --interface "$ifname" --state-dir "$state" "$conf" 2>&1)
+	rc=$?
+	rmdir "/run/warren/$ifname.sock" 2>/dev/null
+	echo "$out" | tail -n 4
+	[[ $rc != 0 && $rc != 124 ]] || { echo "warren up exited with status $rc, expected a failure"; return 1; }
+	grep -q "control socket" <<<"$out" || { echo "the error does not name the control socket"; return 1; }
+	[[ -z $text ]] || grep -qF -- "$text" <<<"$out" || { echo "the output does not say: $text"; return 1; }
+	echo "warren up failed (status $rc) at the control socket${text:+ and said: $text}"
+}
+
 nft_counter() {
 	ip netns exec "$1" nft -j list counter "$2" "$3" "$4" | "$PYTHON" -c '
 import json, sys

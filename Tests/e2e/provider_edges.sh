@@ -371,4 +371,17 @@ check "$c: nft table inet $PV_TABLE removed" \
 	bash -c "! ip netns exec $NS_PV nft list table inet $PV_TABLE >/dev/null 2>&1 && echo 'no inet $PV_TABLE table'"
 [[ ${PE_NO_LOCAL_RESOLVER:-0} != 1 ]] && check "$c: the host's resolver still answers on $PV_LAN4:53" dns_is "$NS_HOME" "$PV_LAN4" any.example 192.0.2.123
 
+
+# A start that fails after the provider changed the host (table, forwarding) undoes it all.
+# The failure: the control socket's path is taken by a directory (the last step of a start).
+c="failed start"
+ip netns exec "$NS_PV" sysctl -qw net.ipv4.ip_forward=0
+ipf0=0
+check "$c: the provider's start fails at its last step" up_fails_at_last_step "$NS_PV" "$IF_PV" "$E2E_TMP/state-PV" \
+	"$E2E_TMP/provider.conf" "start failed, undone: nftables table inet $PV_TABLE"
+check "$c: no table inet $PV_TABLE left" bash -c "! ip netns exec $NS_PV nft list table inet $PV_TABLE >/dev/null 2>&1 && echo 'no table'"
+check "$c: ip_forward back to $ipf0" sysctl_is "$NS_PV" net.ipv4.ip_forward "$ipf0"
+check "$c: no interface $IF_PV left" bash -c "! ip -n $NS_PV link show dev $IF_PV 2>/dev/null && echo 'no interface'"
+check "$c: no journal left" bash -c "[[ ! -e $E2E_TMP/state-PV/$IF_PV.changes.json ]] && echo 'no journal'"
+
 summary

@@ -489,7 +489,7 @@ old_caps_fail() {
 	rc=$?
 	echo "exit status $rc"
 	echo "$out" | tail -n 1
-	[[ $rc == 1 ]] && grep -q "CAP_NET_ADMIN" <<<"$out" && ! link_exists "$NS_PV" "$IF_PV" &&
+	[[ $rc == 77 && " $U_PREVENT " == *" 77 "* ]] && grep -q "CAP_NET_ADMIN" <<<"$out" && ! link_exists "$NS_PV" "$IF_PV" &&
 		! ip netns exec "$NS_PV" nft list table inet "$(warren_table "$IF_PV" provider)" >/dev/null 2>&1
 }
 ROLES=0
