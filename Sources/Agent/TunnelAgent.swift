@@ -134,7 +134,7 @@ public final class TunnelAgent {
         SignalWaiter.blockTerminationSignals()
         // Said up front, before a lock file or a state directory fails for want of it.
         guard ProcessPrivilege.hasEffective(ProcessPrivilege.netAdmin) else {
-            throw .privilege("warren up needs CAP_NET_ADMIN (TUN device, addresses, routes, nftables): run it as root or grant CAP_NET_ADMIN")
+            throw .privilege("warren up needs CAP_NET_ADMIN (TUN device, addresses, routes, nftables): run as root or grant CAP_NET_ADMIN")
         }
         try prepareStateDirectory()
         let name = options.interfaceName

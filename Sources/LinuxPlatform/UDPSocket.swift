@@ -55,11 +55,20 @@ public final class UDPSocket: @unchecked Sendable {
         }
         _ = setIntegerSocketOption(fd, Int32(IPPROTO_IPV6), IPV6_V6ONLY, 0)
         var storage = address.storage
-        let result = withUnsafePointer(to: &storage) { pointer in
-            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in6>.size)) }
+        // An IPv6 address added a moment ago is "tentative" until the kernel's address work
+        // has run (asynchronously, even where no DAD is done, as on a TUN device): binding to
+        // it fails with EADDRNOTAVAIL for that moment. Retry for up to 3 s.
+        var result: Int32 = -1
+        var code: Int32 = 0
+        for attempt in 0..<30 {
+            result = withUnsafePointer(to: &storage) { pointer in
+                pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in6>.size)) }
+            }
+            code = Glibc.errno
+            guard result != 0, code == EADDRNOTAVAIL, attempt < 29 else { break }
+            usleep(100_000)
         }
         guard result == 0 else {
-            let code = Glibc.errno
             _ = Glibc.close(fd)
             let advice: String
             switch code {

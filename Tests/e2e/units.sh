@@ -501,7 +501,7 @@ if [[ $ROLES == 1 ]]; then
 	if check "$c: warren up" node_start PV warren "$NS_PV" "$IF_PV" "$E2E_TMP/provider.conf"; then
 		check "$c: the agent has exactly the unit's capabilities and file system view" agent_caps PV
 		check "$c: the DNS forwarder listens on $PV_T4 at a port of its own, nothing on 53" wait_for 5 "UDP $PV_T4 forwarder" \
-			bash -c "ip netns exec $NS_PV ss -Hlnu | grep -q '$PV_T4:' && ! ip netns exec $NS_PV ss -Hlnu 'sport = :53' | grep -q ."
+			bash -c "ip netns exec $NS_PV ss -Hlnu | grep -Eq '$PV_T4\]?:[0-9]' && ! ip netns exec $NS_PV ss -Hlnu 'sport = :53' | grep -q ."
 		check "$c: nft table inet $(warren_table "$IF_PV" provider)" bash -c "ip netns exec $NS_PV nft list table inet $(warren_table "$IF_PV" provider) >/dev/null && echo 'table there'"
 	else
 		ROLES=0
