@@ -6,7 +6,8 @@ import WireGuard
 
 /// Keeps a provider's picture of the owner's networks current: every address prefix of every
 /// interface and the destination of every route in every table (`RouteNetlink.hostPrefixes`),
-/// minus defaults and the consumer pool (`HostNetworks`), read again every 2 seconds. A change
+/// minus defaults and the consumer pool (`HostNetworks`), read again as soon as the kernel
+/// announces an address or route change (`RouteChangeMonitor`), and every 2 seconds. A change
 /// goes into the data-plane policy at once (an assignment under the provider's lock) and into
 /// the nftables sets `host4`/`host6` in one transaction, and is logged once.
 ///
@@ -50,13 +51,19 @@ final class ProviderHostWatch: @unchecked Sendable {
         log.info("consumers never reach the host's networks: \(Self.list(networks.prefixes))")
     }
 
-    /// Reads again every 2 seconds on a thread of its own until `stop`.
+    /// Reads again on every address or route change the kernel announces, and at least every
+    /// 2 seconds, on a thread of its own until `stop`.
     func start() throws(PlatformError) {
+        let monitor = try RouteChangeMonitor()
         let started = try startThread(name: "warren-hostnet") { [self] in
+            var waited = 0
             while !stopping.load(ordering: .acquiring) {
-                // Short sleeps, so that stop() returns quickly.
-                for _ in 0..<(Self.intervalMilliseconds / 100) where !stopping.load(ordering: .acquiring) { usleep(100_000) }
+                // Short waits, so that stop() returns quickly.
+                let changed = monitor.waitForChange(milliseconds: 100)
+                waited += 100
                 if stopping.load(ordering: .acquiring) { break }
+                guard changed || waited >= Self.intervalMilliseconds else { continue }
+                waited = 0
                 refresh()
             }
         }
