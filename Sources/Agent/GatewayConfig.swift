@@ -54,7 +54,7 @@ public struct GatewayConfig: Sendable, Equatable {
                 case "LAN":
                     for name in try ConfigValue.list(value) {
                         guard isInterfaceName(name) else {
-                            throw ValueProblem("'\(name)' is not an interface name (1 to 15 characters, no '/', spaces or ':')")
+                            throw ValueProblem("'\(name)' is not an interface name (1 to 15 characters, no '/', spaces, ':', '\"' or '\\')")
                         }
                         if !lan.contains(String(name)) { lan.append(String(name)) }
                     }
@@ -86,8 +86,14 @@ public struct GatewayConfig: Sendable, Equatable {
         return GatewayConfig(lanInterfaces: lan, killSwitch: killSwitch, bypass: bypass, ipv6: ipv6, line: section.line)
     }
 
+    /// A name the kernel accepts for another program's interface (a LAN, the WAN): looser than
+    /// `InterfaceName`, warren's own, but never a quote or backslash, which would end the
+    /// quoted name in an nftables rule.
     static func isInterfaceName(_ name: Substring) -> Bool {
         !name.isEmpty && name.utf8.count <= 15 && name != "." && name != ".."
-            && name.utf8.allSatisfy { $0 > 0x20 && $0 < 0x7f && $0 != UInt8(ascii: "/") && $0 != UInt8(ascii: ":") }
+            && name.utf8.allSatisfy {
+                $0 > 0x20 && $0 < 0x7f && $0 != UInt8(ascii: "/") && $0 != UInt8(ascii: ":")
+                    && $0 != UInt8(ascii: "\"") && $0 != UInt8(ascii: "\\")
+            }
     }
 }

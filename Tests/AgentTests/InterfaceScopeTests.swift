@@ -139,3 +139,12 @@ import LinuxPlatform
         #expect(plain.mark == 51820 && plain.priority == 32765)
     }
 }
+
+@Suite struct OtherInterfaceNameTests {
+    @Test func aQuoteCannotEndTheNameInAnNftablesRule() {
+        #expect(GatewayConfig.isInterfaceName("br-lan"))
+        #expect(GatewayConfig.isInterfaceName("eth0.2"))
+        #expect(!GatewayConfig.isInterfaceName("lan\"0"))
+        #expect(!GatewayConfig.isInterfaceName("lan\\0"))
+    }
+}
