@@ -1,8 +1,10 @@
+import Payment
+
 /// An amount of the payment token in its base unit (18 decimals), as an integer:
 /// no floating point ever touches money.
 public struct TokenAmount: Sendable, Equatable, Comparable, Hashable, CustomStringConvertible {
-    public static let decimals = 18
-    public static let unit: UInt128 = 1_000_000_000_000_000_000
+    public static let decimals = PaymentAmountText.decimals
+    public static let unit = PaymentAmountText.unit
     public var baseUnits: UInt128
 
     public init(baseUnits: UInt128) { self.baseUnits = baseUnits }
@@ -26,13 +28,7 @@ public struct TokenAmount: Sendable, Equatable, Comparable, Hashable, CustomStri
         baseUnits = sum
     }
 
-    public var description: String {
-        let whole = baseUnits / TokenAmount.unit
-        var fraction = String(baseUnits % TokenAmount.unit)
-        fraction = String(repeating: "0", count: TokenAmount.decimals - fraction.count) + fraction
-        while fraction.last == "0" { fraction.removeLast() }
-        return fraction.isEmpty ? "\(whole)" : "\(whole).\(fraction)"
-    }
+    public var description: String { PaymentAmountText.number(baseUnits) }
 
     public static func < (a: TokenAmount, b: TokenAmount) -> Bool { a.baseUnits < b.baseUnits }
 
@@ -58,10 +54,7 @@ public struct TokenAmount: Sendable, Equatable, Comparable, Hashable, CustomStri
 
     /// The exact amount with its unit (`0.000000000000000001 tokens`), for messages that compare
     /// two amounts, where rounding could show them equal.
-    public var exact: String {
-        let number = description
-        return number + (number == "1" ? " token" : " tokens")
-    }
+    public var exact: String { PaymentAmountText.tokens(baseUnits) }
 }
 
 /// A provider's price: per GiB carried and per minute connected.

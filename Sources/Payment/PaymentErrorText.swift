@@ -52,16 +52,25 @@ extension LedgerError: CustomStringConvertible {
     }
 }
 
-/// Base units as exact decimal tokens (18 decimals) with the unit, for the messages above:
-/// exact, because they compare two amounts.
-enum PaymentAmountText {
-    static func tokens(_ baseUnits: UInt128) -> String {
-        let unit: UInt128 = 1_000_000_000_000_000_000
+/// Base units (10^-18 token) as exact decimal tokens: the one formatter of exact amounts, for
+/// the messages above (exact, because they compare two amounts) and for the agent's
+/// `TokenAmount`.
+public enum PaymentAmountText {
+    public static let decimals = 18
+    public static let unit: UInt128 = 1_000_000_000_000_000_000
+
+    /// `1.5`, `0.000000000000000001`, `3`: no trailing zeros, no unit.
+    public static func number(_ baseUnits: UInt128) -> String {
         var fraction = String(baseUnits % unit)
-        fraction = String(repeating: "0", count: 18 - fraction.count) + fraction
+        fraction = String(repeating: "0", count: decimals - fraction.count) + fraction
         while fraction.last == "0" { fraction.removeLast() }
-        let number = fraction.isEmpty ? "\(baseUnits / unit)" : "\(baseUnits / unit).\(fraction)"
-        return number + (number == "1" ? " token" : " tokens")
+        return fraction.isEmpty ? "\(baseUnits / unit)" : "\(baseUnits / unit).\(fraction)"
+    }
+
+    /// The number with its unit, "token" for exactly one.
+    public static func tokens(_ baseUnits: UInt128) -> String {
+        let text = number(baseUnits)
+        return text + (text == "1" ? " token" : " tokens")
     }
 }
 
