@@ -90,7 +90,7 @@ public enum Down {
     /// `down` changes nftables, rules and sysctls: without CAP_NET_ADMIN it says so at once.
     public static func requirePrivilege(_ what: String) throws(AgentError) {
         guard ProcessPrivilege.hasEffective(ProcessPrivilege.netAdmin) else {
-            throw .privilege("warren down needs CAP_NET_ADMIN to remove nftables tables, rules and routes: run as root (sudo warren down \(what))")
+            throw .privilege("warren down needs CAP_NET_ADMIN to remove nftables tables, rules and routes: run as root (sudo warren down\(what.isEmpty ? "" : " " + what))")
         }
     }
 
