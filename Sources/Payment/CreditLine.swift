@@ -133,16 +133,20 @@ public struct CreditRecord: Hashable, Sendable {
         return overflow ? maximum : min(grown, maximum)
     }
 
-    /// The window this identity gets: by good vouchers, and at most the bytes it has paid
-    /// for (never below the first window).
-    public func window(tariff: Tariff) -> UInt64 {
-        max(firstWindow, min(window, Self.bytes(paid, tariff: tariff)))
-    }
+    /// The window this identity gets: by good vouchers (each paid what was asked of it). Not
+    /// also capped by the bytes paid so far: that cap held a paid session at about a fifth of
+    /// its speed for its first minute, and the loss stays bounded without it (one window's
+    /// money beyond what was paid, the identity's debt carried).
+    public func window(tariff: Tariff) -> UInt64 { window }
 
-    /// Whether it has paid at least a stranger's window money: until then it is a stranger,
-    /// whose credit comes out of the provider's `StrangerBudget`.
+    /// Whether it has paid for a first window's bytes (for a tariff without a byte price, for
+    /// one minute): until then it is a stranger, whose credit comes out of the provider's
+    /// `StrangerBudget`. Not the whole window money, which adds a minute of time: that would
+    /// keep an honest consumer at the first window for its first minute whatever it pays.
     public func isGood(tariff: Tariff) -> Bool {
-        paid >= CreditLine(tariff: tariff, sessionBase: 0, windowBytes: firstWindow).windowAmount
+        let bytesPrice = tariff.cost(bytes: UInt128(firstWindow), seconds: 0) ?? .max
+        let threshold = bytesPrice > 0 ? bytesPrice : (tariff.cost(bytes: 0, seconds: 60) ?? .max)
+        return paid >= threshold
     }
 
     /// The unpaid amount of earlier sessions that still counts at `now`. A stranger's is
@@ -176,14 +180,5 @@ public struct CreditRecord: Hashable, Sendable {
         let (sum, overflow) = debt(now: now).addingReportingOverflow(amount)
         debt = overflow ? .max : sum
         debtUntil = now &+ Self.debtMemorySeconds
-    }
-
-    /// floor(amount × 2^30 / perGiB): the bytes `amount` pays for; `UInt64.max` when bytes are free.
-    static func bytes(_ amount: UInt128, tariff: Tariff) -> UInt64 {
-        guard tariff.perGiB > 0 else { return .max }
-        let (high, low) = amount.multipliedFullWidth(by: UInt128(1) << 30)
-        guard high < tariff.perGiB else { return .max }
-        let bytes = tariff.perGiB.dividingFullWidth((high, low)).quotient
-        return bytes < UInt128(UInt64.max) ? UInt64(bytes) : .max
     }
 }
