@@ -111,6 +111,20 @@ public enum Down {
                 throw .privilege("warren down cannot reach the agent of \(interface) at \(socketPath): the control socket is root-only, run as root")
             }
         }
+        if !stopped, let pid = InstanceLock.holder(lockPath) {
+            throw .usage("the agent of \(interface) (pid \(pid)) is running but does not answer on \(socketPath): stop it first (`systemctl stop warren@\(interface)` or `kill \(pid)`), then run `warren down --interface \(interface)` again; nothing was removed")
+        }
+        // Nothing recorded: nothing to undo, and no lock file made for a mistyped name.
+        guard !HostJournal(stateDirectory: stateDirectory, interface: interface).changes.isEmpty else {   // migrates an old state file
+            if stopped { return Result(stoppedAgent: true, removed: []) }
+            let running = ((try? RunningAgents.names(runDirectory: runDirectory)) ?? []).filter { $0 != interface }
+            let leftovers = RunningAgents.leftovers(stateDirectory: stateDirectory)
+            var known: [String] = []
+            if !running.isEmpty { known.append("running: " + running.joined(separator: ", ")) }
+            if !leftovers.isEmpty { known.append("state left in \(stateDirectory) by: " + leftovers.joined(separator: ", ")) }
+            throw .usage("no warren interface named \(interface) (no agent, no state in \(stateDirectory))"
+                + (known.isEmpty ? "; nothing is running" : "; " + known.joined(separator: "; ")) + ". Nothing was removed")
+        }
         // Hold the interface's lock while undoing, so an agent that a service manager restarts
         // meanwhile cannot arm a kill switch that this `down` then removes.
         let lock: InstanceLock?
@@ -129,17 +143,8 @@ public enum Down {
                 : "the agent of \(interface) (\(pid)) is running but does not answer on \(socketPath): stop it first (`systemctl stop warren@\(interface)` or `kill`), then run `warren down --interface \(interface)` again; nothing was removed")
         }
         defer { lock.release() }
-        let journal = HostJournal(stateDirectory: stateDirectory, interface: interface)   // migrates an old state file
-        guard !journal.changes.isEmpty else {
-            if stopped { return Result(stoppedAgent: true, removed: []) }
-            let running = (try? RunningAgents.names(runDirectory: runDirectory)) ?? []
-            let leftovers = RunningAgents.leftovers(stateDirectory: stateDirectory)
-            var known: [String] = []
-            if !running.isEmpty { known.append("running: " + running.joined(separator: ", ")) }
-            if !leftovers.isEmpty { known.append("state left in \(stateDirectory) by: " + leftovers.joined(separator: ", ")) }
-            throw .usage("no warren interface named \(interface) (no agent, no state in \(stateDirectory))"
-                + (known.isEmpty ? "; nothing is running" : "; " + known.joined(separator: "; ")) + ". Nothing was removed")
-        }
+        // Read again under the lock: what an agent that ran meanwhile left is what goes.
+        let journal = HostJournal(stateDirectory: stateDirectory, interface: interface)
         if let made = journal.changes.networkNamespace, let here = NetworkNamespace.current(), made != here {
             throw .usage("the state of \(interface) was made in another network namespace: run `warren down --interface \(interface)` there (e.g. with `ip netns exec`); nothing was removed")
         }

@@ -38,23 +38,33 @@ public final class InstanceLock: @unchecked Sendable {
     /// Takes the lock, or returns nil when another process holds it. The file records our pid
     /// and `note` (one line), for `holder`.
     public static func acquire(_ path: String, note: String = "") throws(PlatformError) -> InstanceLock? {
-        let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
-        guard fd >= 0 else {
-            let code = errno
-            throw PlatformError(call: "open", errno: code, message: "cannot open the lock file \(path): "
-                + (code == EACCES || code == EPERM ? "run as root" : "check that its directory exists and is writable"))
+        // The holder unlinks the file as it lets go; a lock taken on a file that was unlinked
+        // meanwhile is worth nothing, so check that the path still names the locked file.
+        for _ in 0..<10 {
+            let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
+            guard fd >= 0 else {
+                let code = errno
+                throw PlatformError(call: "open", errno: code, message: "cannot open the lock file \(path): "
+                    + (code == EACCES || code == EPERM ? "run as root" : "check that its directory exists and is writable"))
+            }
+            while flock(fd, LOCK_EX | LOCK_NB) != 0 {
+                if errno == EINTR { continue }
+                let code = errno
+                _ = close(fd)
+                if code == EWOULDBLOCK { return nil }
+                throw PlatformError(call: "flock", errno: code, message: "cannot lock \(path): check the filesystem")
+            }
+            var held = stat(), named = stat()
+            guard fstat(fd, &held) == 0, stat(path, &named) == 0, held.st_ino == named.st_ino, held.st_dev == named.st_dev else {
+                _ = close(fd)
+                continue
+            }
+            _ = ftruncate(fd, 0)
+            let text = Array("\(getpid())\n\(note)\n".utf8)
+            _ = text.withUnsafeBytes { pwrite(fd, $0.baseAddress, $0.count, 0) }
+            return InstanceLock(path: path, fd: fd)
         }
-        while flock(fd, LOCK_EX | LOCK_NB) != 0 {
-            if errno == EINTR { continue }
-            let code = errno
-            _ = close(fd)
-            if code == EWOULDBLOCK { return nil }
-            throw PlatformError(call: "flock", errno: code, message: "cannot lock \(path): check the filesystem")
-        }
-        _ = ftruncate(fd, 0)
-        let text = Array("\(getpid())\n\(note)\n".utf8)
-        _ = text.withUnsafeBytes { pwrite(fd, $0.baseAddress, $0.count, 0) }
-        return InstanceLock(path: path, fd: fd)
+        throw PlatformError(call: "flock", errno: EAGAIN, message: "cannot lock \(path): it keeps being replaced, retry")
     }
 
     /// The pid of the live process holding the lock at `path`, or nil when nobody does.
@@ -91,9 +101,10 @@ public final class InstanceLock: @unchecked Sendable {
         return nil
     }
 
-    /// Releases the lock. The file stays: unlinking it would let a process that opened it just
-    /// before lock an inode nobody else can find, and so hold the same name twice.
+    /// Removes the file and releases the lock, in that order: a process that opened the file
+    /// just before sees, once it gets the lock, that the path no longer names it (`acquire`).
     public func release() {
+        _ = unlink(path)
         _ = close(fd)
     }
 }
