@@ -84,7 +84,8 @@ public enum Down {
     public struct Result: Sendable {
         public var stoppedAgent: Bool
         public var removed: [String]
-        public var failed: Bool { removed.contains { $0.hasPrefix("FAILED") } }
+        /// What could not be removed (it stays recorded; `warren down` again retries it).
+        public var failed: [String]
     }
 
     /// `down` changes nftables, rules and sysctls: without CAP_NET_ADMIN it says so at once.
@@ -116,7 +117,7 @@ public enum Down {
         }
         // Nothing recorded: nothing to undo, and no lock file made for a mistyped name.
         guard !HostJournal(stateDirectory: stateDirectory, interface: interface).changes.isEmpty else {   // migrates an old state file
-            if stopped { return Result(stoppedAgent: true, removed: []) }
+            if stopped { return Result(stoppedAgent: true, removed: [], failed: []) }
             let running = ((try? RunningAgents.names(runDirectory: runDirectory)) ?? []).filter { $0 != interface }
             let leftovers = RunningAgents.leftovers(stateDirectory: stateDirectory)
             var known: [String] = []
@@ -148,7 +149,7 @@ public enum Down {
         if let made = journal.changes.networkNamespace, let here = NetworkNamespace.current(), made != here {
             throw .usage("the state of \(interface) was made in another network namespace: run `warren down --interface \(interface)` there (e.g. with `ip netns exec`); nothing was removed")
         }
-        let removed = journal.undo(keepKillSwitch: false, netlink: try? RouteNetlink())
-        return Result(stoppedAgent: stopped, removed: removed)
+        let undone = journal.undo(keepKillSwitch: false, netlink: try? RouteNetlink())
+        return Result(stoppedAgent: stopped, removed: undone.removed, failed: undone.failed)
     }
 }

@@ -72,6 +72,16 @@ struct HostChanges: Codable, Equatable, Sendable {
     }
 }
 
+/// What an `undo` did: each thing removed or restored, and each it could not (which stays in
+/// the journal for the next try).
+struct Undone: Sendable {
+    var removed: [String]
+    var failed: [String]
+
+    /// One line per thing, for a log.
+    var lines: [String] { removed + failed.map { "FAILED: " + $0 } }
+}
+
 /// The one writer of an interface's `HostChanges`.
 final class HostJournal: @unchecked Sendable {  // used by the main thread only
     let stateDirectory: String
@@ -175,7 +185,7 @@ final class HostJournal: @unchecked Sendable {  // used by the main thread only
     /// `keepKillSwitch` leaves the gateway's kill switch table (and its boot copy) in place: a
     /// plain stop or a failed start keeps the LAN closed until `warren down`.
     @discardableResult
-    func undo(keepKillSwitch: Bool, netlink: RouteNetlink?) -> [String] {
+    func undo(keepKillSwitch: Bool, netlink: RouteNetlink?) -> Undone {
         // Under the host lock, so a sysctl is never restored while another agent inherits it.
         let lock = try? InstanceLock.acquire(HostLock.path, waitingUpTo: HostLock.waitSeconds)
         defer { lock?.release() }
@@ -193,7 +203,7 @@ final class HostJournal: @unchecked Sendable {  // used by the main thread only
                     StateFile.remove(Gateway.bootCopyPath(stateDirectory: stateDirectory, interface: interface))
                 }
             } catch {
-                failed.append("FAILED to remove nftables table \(table): \(error)")
+                failed.append("nftables table \(table): \(error)")
             }
         }
         if !changes.rules.isEmpty {
@@ -206,11 +216,11 @@ final class HostJournal: @unchecked Sendable {  // used by the main thread only
                         done.append("policy routing rule \(rule.text)")
                         changes.rules.removeAll { $0 == rule }
                     } catch {
-                        failed.append("FAILED to remove policy routing rule \(rule.text): \(error)")
+                        failed.append("policy routing rule \(rule.text): \(error)")
                     }
                 }
             } else {
-                failed.append("FAILED to remove \(changes.rules.count) policy routing rule(s): netlink is unavailable")
+                failed.append("\(changes.rules.count) policy routing rule(s): netlink is unavailable")
             }
         }
         // A sysctl another interface still relies on stays: that one restores it when it goes.
@@ -219,7 +229,7 @@ final class HostJournal: @unchecked Sendable {  // used by the main thread only
         for (key, value) in changes.sysctlOriginals.sorted(by: { $0.key < $1.key }) {
             if !stillNeeded.contains(key) {
                 do { try Sysctl.write(key, value) } catch {
-                    failed.append("FAILED to restore \(key)=\(value): \(error)")
+                    failed.append("restoring \(key)=\(value): \(error)")
                     continue
                 }
                 restored.append("\(key)=\(value)")
@@ -238,7 +248,7 @@ final class HostJournal: @unchecked Sendable {  // used by the main thread only
             }
             _ = try? save()
         }
-        return done + failed
+        return Undone(removed: done, failed: failed)
     }
 }
 

@@ -92,7 +92,6 @@ public final class TunnelAgent {
     let providerConfig: ProviderConfig?
     let exitConfig: ExitConfig?
     private var gateway: Gateway?
-    private var forwarder: DNSForwarder?
     private var tun: TUNDevice?
     /// Set by a `down` request: tear down the kill switch too.
     private let fullShutdown = ShutdownRequest()
@@ -147,7 +146,7 @@ public final class TunnelAgent {
         if !journal.changes.isEmpty {
             // An earlier run crashed (or its gateway is now off): its changes go before ours start.
             let keep = gatewayConfig?.killSwitch == true
-            for line in journal.undo(keepKillSwitch: keep, netlink: try? RouteNetlink()) {
+            for line in journal.undo(keepKillSwitch: keep, netlink: try? RouteNetlink()).lines {
                 log.info("removed leftover state of an earlier run: \(line)")
             }
         }
@@ -161,7 +160,7 @@ public final class TunnelAgent {
             tun?.close()
             // The config's kill switch, not whether this start got as far as arming it: a kill
             // switch left armed by an earlier run must not be opened by a failure before that.
-            for line in journal.undo(keepKillSwitch: gatewayConfig?.killSwitch == true, netlink: try? RouteNetlink()) {
+            for line in journal.undo(keepKillSwitch: gatewayConfig?.killSwitch == true, netlink: try? RouteNetlink()).lines {
                 log.info("start failed, undone: \(line)")
             }
             throw error
@@ -186,7 +185,7 @@ public final class TunnelAgent {
         let full = fullShutdown.full.load(ordering: .sequentiallyConsistent)
         // A plain stop keeps an armed kill switch: the LAN stays closed until the agent is back or `warren down`.
         let keepKillSwitch = !full && gateway?.config.killSwitch == true
-        for line in journal.undo(keepKillSwitch: keepKillSwitch, netlink: try? RouteNetlink()) {
+        for line in journal.undo(keepKillSwitch: keepKillSwitch, netlink: try? RouteNetlink()).lines {
             log.info(full ? "down: removed \(line)" : "removed \(line)")
         }
         if keepKillSwitch { log.info("kill switch stays armed while the agent is down; `warren down` removes it") }
@@ -471,7 +470,6 @@ public final class TunnelAgent {
             try forwarder.start()
             try hostWatch.start()
         } catch { throw .platform(step: "starting the DNS forwarder and the host network watch", error) }
-        self.forwarder = forwarder
         provider.hostWatch = hostWatch
         log.info("provider \(provider.identity.publicIdentity) ready: exit \(provider.config.exit.rawValue) via \(provider.config.wan), pool \(provider.config.pool.map(\.description).joined(separator: ", "))")
     }

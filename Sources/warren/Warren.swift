@@ -112,8 +112,9 @@ struct Down: ParsableCommand {
             let result = try Agent.Down.run(interface: name, stateDirectory: stateDir)
             if result.stoppedAgent { print("stopped the agent of \(name)") }
             for line in result.removed { print("removed \(line)") }
-            if !result.stoppedAgent && result.removed.isEmpty { print("nothing left to remove for \(name)") }
-            if result.failed { Glibc.exit(1) }
+            if !result.stoppedAgent && result.removed.isEmpty && result.failed.isEmpty { print("nothing left to remove for \(name)") }
+            for line in result.failed { print("FAILED: \(line) (still recorded: run `warren down` again)") }
+            if !result.failed.isEmpty { Glibc.exit(1) }
         } catch {
             fail("\(error)")
         }

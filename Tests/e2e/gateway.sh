@@ -117,14 +117,6 @@ status_counter_grew() { # status_counter_grew FIELD BEFORE — via warren status
 	echo "status gateway.$1 stayed at $now (was $2)"
 	return 1
 }
-fails_from() { # fails_from NS WHAT cmd... — must fail
-	local ns=$1 what=$2; shift 2
-	if ip netns exec "$ns" "$@" >/dev/null 2>&1; then
-		echo "$what succeeded, expected it to fail"
-		return 1
-	fi
-	echo "$what fails, as expected"
-}
 dns_answer() { # dns_answer NS SERVER NAME [--tcp|--type AAAA] — dnsd's answer through the gateway
 	local ns=$1 server=$2 name=$3 out want=$WH_WEB4; shift 3
 	[[ " $* " == *" AAAA "* ]] && want=$WH_WEB6

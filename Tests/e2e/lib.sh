@@ -678,6 +678,61 @@ warren_table() {
 	echo "warren_${2:+$2_}$out"
 }
 
+# ---------------------------------------------------------------- helpers the service suites share
+
+# bg NS LOG cmd... — a bounded background service in NS (killed by the EXIT trap); its PID in $BG_LAST
+bg() {
+	local ns=$1 log=$2; shift 2
+	trace "$ns: $* (background)"
+	ip netns exec "$ns" timeout 3600 "$@" >"$log" 2>&1 &
+	BG_LAST=$!
+	BG_PIDS+=("$BG_LAST")
+}
+seen_as() {
+	local ns=$1 url=$2 want=$3 seconds=${4:-10} got="" i; shift 4 2>/dev/null || shift $#
+	for ((i = 0; i < seconds; i++)); do
+		got=$(ip netns exec "$ns" curl -sS -g --max-time 1 "$@" "$url" 2>&1) && break
+		got=""
+		sleep 0.5
+	done
+	if [[ -z $got ]]; then
+		ip netns exec "$ns" curl -sS -g --max-time 2 "$@" "$url" 2>&1 | tail -n 1
+		echo "no HTTP answer from $url within about $((seconds * 3 / 2)) s"
+		return 1
+	fi
+	[[ $got == "$want" ]] || { echo "$url answered: the server sees $got, expected $want"; return 1; }
+	echo "$url answered: the server sees $got"
+}
+# fails_from NS WHAT cmd... — must fail
+fails_from() {
+	local ns=$1 what=$2 out; shift 2
+	if out=$(ip netns exec "$ns" "$@" 2>&1); then
+		echo "$out" | tail -n 3
+		echo "$what succeeded, expected it to fail"
+		return 1
+	fi
+	echo "$what fails, as expected ($(tail -n 1 <<<"$out" | cut -c1-100))"
+}
+# dns_is NS SERVER NAME WANT [TYPE] — dnsd.py query answers WANT
+dns_is() {
+	local out
+	out=$(ip netns exec "$1" timeout 10 "$PYTHON" "$E2E_DIR/dnsd.py" query "$2" "$3" --type "${5:-A}" --timeout 3 2>&1)
+	echo "$out"
+	grep -qx "$4" <<<"$out" || { echo "expected $4 for $3 ${5:-A} from $2"; return 1; }
+}
+log_has() { # log_has FILE REGEX WHAT
+	local line
+	line=$(grep -E "$2" "$1" | tail -n 1)
+	[[ -n $line ]] || { echo "$3: no line matching '$2' in $(basename "$1") ($(grep -c . "$1") lines)"; return 1; }
+	echo "$3: $line"
+}
+log_lacks() { # log_lacks FILE REGEX WHAT
+	local line
+	line=$(grep -E "$2" "$1" | tail -n 1)
+	[[ -z $line ]] || { echo "$3: found '$line' in $(basename "$1")"; return 1; }
+	echo "$3: nothing matching '$2' in $(basename "$1") ($(grep -c . "$1") lines)"
+}
+
 # up_fails_at_last_step NS IF STATE CONF [TEXT] — `warren up` must fail at its last step (the
 # control socket, whose path a directory takes for the test) and print TEXT if given. The path
 # is freed again before returning.

@@ -85,13 +85,6 @@ pay_topo_up() {
 	echo "4 namespaces up: router, provider, consumer, web; consumer → web only through a tunnel"
 }
 
-bg() { # bg NS LOG cmd... — a bounded background process in NS; its PID in $BG_LAST
-	local ns=$1 log=$2; shift 2
-	trace "$ns: $* (background)"
-	ip netns exec "$ns" timeout 900 "$@" >"$log" 2>&1 &
-	BG_LAST=$!
-	BG_PIDS+=("$BG_LAST")
-}
 # sink PORT — a byte-counting TCP sink on web:PORT; its count file is $E2E_TMP/sink-PORT
 sink_start() {
 	bg "$NS_WEB" "$E2E_TMP/sink-$1.out" "${SINK[@]}" sink "$WEB4" "$1" "$E2E_TMP/sink-$1"
@@ -355,12 +348,6 @@ no_session_for() {
 }
 sess_channel_is() { [[ $(sess "$1" channel 2>/dev/null) == "$2" ]]; } # sess_channel_is KEY CHANNEL
 is_paused() { [[ $(sess "$1" paused 2>/dev/null) == true ]]; }
-log_has() { # log_has FILE REGEX WHAT
-	local line
-	line=$(grep -E "$2" "$1" | tail -n 1)
-	[[ -n $line ]] || { echo "$3: no line matching '$2' in $(basename "$1") ($(grep -c . "$1") lines)"; return 1; }
-	echo "$3: $line"
-}
 # cmp_eq WHAT A B — two values equal (prints both)
 cmp_eq() {
 	[[ $2 == "$3" ]] || { echo "$1: $2 ≠ $3"; return 1; }

@@ -98,12 +98,6 @@ pv_topo_up() {
 
 WEB_LOG="$E2E_TMP/whoami-web.log" CIDR_LOG="$E2E_TMP/whoami-cidr.log" SMTP_LOG="$E2E_TMP/whoami-25.log"
 PLAN_LOG="$E2E_TMP/whoami-plan.log" DNS_LOG="$E2E_TMP/dnsd.log" FILES="$E2E_TMP/www"
-bg() { # bg NS LOG cmd... — a bounded background service in NS
-	local ns=$1 log=$2; shift 2
-	trace "$ns: $* (background)"
-	ip netns exec "$ns" timeout 3600 "$@" >"$log" 2>&1 &
-	BG_PIDS+=("$!")
-}
 pv_services_start() {
 	: >"$WEB_LOG"; : >"$CIDR_LOG"; : >"$SMTP_LOG"; : >"$PLAN_LOG"; : >"$DNS_LOG"
 	mkdir -p "$FILES" && head -c $((20 << 20)) /dev/urandom >"$FILES/blob" || return 1
@@ -124,21 +118,6 @@ pv_services_start() {
 
 # seen_as NS URL EXPECTED [SECONDS] [curl options...] — wait (bounded) for an HTTP answer; it
 # must be EXPECTED (whoami.py answers with the client address it sees)
-seen_as() {
-	local ns=$1 url=$2 want=$3 seconds=${4:-10} got="" i; shift 4 2>/dev/null || shift $#
-	for ((i = 0; i < seconds; i++)); do
-		got=$(ip netns exec "$ns" curl -sS -g --max-time 1 "$@" "$url" 2>&1) && break
-		got=""
-		sleep 0.5
-	done
-	if [[ -z $got ]]; then
-		ip netns exec "$ns" curl -sS -g --max-time 2 "$@" "$url" 2>&1 | tail -n 1
-		echo "no HTTP answer from $url within about $((seconds * 3 / 2)) s"
-		return 1
-	fi
-	[[ $got == "$want" ]] || { echo "$url answered: the server sees $got, expected $want"; return 1; }
-	echo "$url answered: the server sees $got"
-}
 # stream_seen_as NS RESOLVER EXPECTED [SECONDS] — resolve $STREAM at RESOLVER (the provider
 # learns the answer, for its TTL), then fetch http://$STREAM/ at that address
 stream_seen_as() {
@@ -149,41 +128,12 @@ stream_seen_as() {
 	echo "$STREAM resolved to $addr at $2"
 	seen_as "$1" "http://$STREAM/" "$3" "${4:-10}" --resolve "$STREAM:80:$addr"
 }
-# fails_from NS WHAT cmd... — must fail
-fails_from() {
-	local ns=$1 what=$2 out; shift 2
-	if out=$(ip netns exec "$ns" "$@" 2>&1); then
-		echo "$out" | tail -n 3
-		echo "$what succeeded, expected it to fail"
-		return 1
-	fi
-	echo "$what fails, as expected ($(tail -n 1 <<<"$out" | cut -c1-100))"
-}
-# dns_is NS SERVER NAME WANT — dnsd.py query answers WANT
-dns_is() {
-	local out
-	out=$(ip netns exec "$1" timeout 10 "$PYTHON" "$E2E_DIR/dnsd.py" query "$2" "$3" --timeout 3 2>&1)
-	echo "$out"
-	grep -qx "$4" <<<"$out" || { echo "expected $4 for $3 from $2"; return 1; }
-}
 # dns_rcode NS SERVER NAME RCODE — the answer is empty with this rcode
 dns_rcode() {
 	local out
 	out=$(ip netns exec "$1" timeout 10 "$PYTHON" "$E2E_DIR/dnsd.py" query "$2" "$3" --timeout 3 2>&1)
 	echo "$out"
 	grep -q "empty answer (rcode $4)" <<<"$out" || { echo "expected rcode $4 for $3 from $2"; return 1; }
-}
-log_has() { # log_has FILE REGEX WHAT
-	local line
-	line=$(grep -E "$2" "$1" | tail -n 1)
-	[[ -n $line ]] || { echo "$3: no line matching '$2' in $(basename "$1") ($(grep -c . "$1") lines)"; return 1; }
-	echo "$3: $line"
-}
-log_lacks() { # log_lacks FILE REGEX WHAT
-	local line
-	line=$(grep -E "$2" "$1" | tail -n 1)
-	[[ -z $line ]] || { echo "$3: found '$line' in $(basename "$1")"; return 1; }
-	echo "$3: nothing matching '$2' in $(basename "$1") ($(grep -c . "$1") lines)"
 }
 
 # ---------------------------------------------------------------- status helpers

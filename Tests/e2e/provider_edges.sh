@@ -72,12 +72,6 @@ pe_topo_up() {
 
 WEB_LOG="$E2E_TMP/whoami-web.log" HOME_LOG="$E2E_TMP/whoami-home.log" RT_LOG="$E2E_TMP/whoami-router.log"
 DNS_LOG="$E2E_TMP/dnsd.log" LOCAL_DNS_LOG="$E2E_TMP/dnsmasq-standin.log"
-bg() { # bg NS LOG cmd... — a bounded background service in NS
-	local ns=$1 log=$2; shift 2
-	trace "$ns: $* (background)"
-	ip netns exec "$ns" timeout 3600 "$@" >"$log" 2>&1 &
-	BG_PIDS+=("$!")
-}
 pe_services_start() {
 	: >"$WEB_LOG"; : >"$HOME_LOG"; : >"$RT_LOG"; : >"$LOCAL_DNS_LOG"
 	# whoami.py looks its own name up as it binds: an unreachable resolver would stall it.
@@ -114,45 +108,6 @@ dnsd_answers() {
 
 # ---------------------------------------------------------------- helpers
 
-# seen_as NS URL EXPECTED [SECONDS] — a bounded wait for an HTTP answer, which must be EXPECTED
-seen_as() {
-	local ns=$1 url=$2 want=$3 seconds=${4:-10} got="" i
-	for ((i = 0; i < seconds; i++)); do
-		got=$(ip netns exec "$ns" curl -sS -g --max-time 1 "$url" 2>&1) && break
-		got=""
-		sleep 0.5
-	done
-	[[ -n $got ]] || { echo "no HTTP answer from $url"; return 1; }
-	[[ $got == "$want" ]] || { echo "$url answered: the server sees $got, expected $want"; return 1; }
-	echo "$url answered: the server sees $got"
-}
-fails_from() { # fails_from NS WHAT cmd... — must fail
-	local ns=$1 what=$2 out; shift 2
-	if out=$(ip netns exec "$ns" "$@" 2>&1); then
-		echo "$out" | tail -n 3
-		echo "$what succeeded, expected it to fail"
-		return 1
-	fi
-	echo "$what fails, as expected ($(tail -n 1 <<<"$out" | cut -c1-100))"
-}
-dns_is() { # dns_is NS SERVER NAME WANT [TYPE]
-	local out
-	out=$(ip netns exec "$1" timeout 10 "$PYTHON" "$E2E_DIR/dnsd.py" query "$2" "$3" --type "${5:-A}" --timeout 3 2>&1)
-	echo "$out"
-	grep -qx "$4" <<<"$out" || { echo "expected $4 for $3 ${5:-A} from $2"; return 1; }
-}
-log_has() { # log_has FILE REGEX WHAT
-	local line
-	line=$(grep -E "$2" "$1" | tail -n 1)
-	[[ -n $line ]] || { echo "$3: no line matching '$2' in $(basename "$1") ($(grep -c . "$1") lines)"; return 1; }
-	echo "$3: $line"
-}
-log_lacks() { # log_lacks FILE REGEX WHAT
-	local line
-	line=$(grep -E "$2" "$1" | tail -n 1)
-	[[ -z $line ]] || { echo "$3: found '$line' in $(basename "$1")"; return 1; }
-	echo "$3: nothing matching '$2' in $(basename "$1") ($(grep -c . "$1") lines)"
-}
 pv() { node_eval PV "$1"; }
 sess() { echo "d['provider']['sessions'][0]['$1']"; }
 expect() { # expect EXPR VALUE
