@@ -35,23 +35,26 @@ let package = Package(
         .target(name: "Policy", dependencies: ["WireGuard"]),
         .target(name: "Payment", dependencies: ["WarrenCrypto", "WireGuard", "CSecp256k1", "CSodium", "LinuxPlatform"]),
 
+        // The config files: parsed and checked, every error naming file, line and key.
+        .target(name: "Configuration", dependencies: ["WireGuard", "Session", "Payment", "LinuxPlatform"]),
+
         // Thin typed wrappers over Linux.
         .target(name: "LinuxPlatform", dependencies: ["CLinuxShim", "CNetlink"]),
 
         // The agent: config, data-plane threads, control socket.
-        .target(name: "Agent", dependencies: ["WireGuard", "WarrenCrypto", "LinuxPlatform", "Session", "Policy", "Payment"]),
+        .target(name: "Agent", dependencies: ["Configuration", "WireGuard", "WarrenCrypto", "LinuxPlatform", "Session", "Policy", "Payment"]),
 
         .executableTarget(
             name: "warren",
             dependencies: [
-                "Agent", "WarrenCrypto", "LinuxPlatform", "Session", "Payment",
+                "Agent", "Configuration", "WarrenCrypto", "LinuxPlatform", "Session", "Payment",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
 
         .testTarget(name: "WarrenCryptoTests", dependencies: ["WarrenCrypto", "CSodium"]),
         .testTarget(name: "WireGuardTests", dependencies: ["WireGuard", "WarrenCrypto"]),
-        .testTarget(name: "AgentTests", dependencies: ["Agent", "WireGuard"]),
+        .testTarget(name: "AgentTests", dependencies: ["Agent", "Configuration", "WireGuard"]),
         .testTarget(name: "SessionTests", dependencies: ["Session", "WireGuard", "WarrenCrypto", "Payment"]),
         .testTarget(name: "PolicyTests", dependencies: ["Policy", "WireGuard"]),
         .testTarget(name: "PaymentTests", dependencies: ["Payment", "WireGuard", "WarrenCrypto"]),

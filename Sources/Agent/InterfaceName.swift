@@ -1,3 +1,4 @@
+import Configuration
 import Glibc
 
 /// An interface name as wg-quick accepts it: 1 to 15 of `A-Z a-z 0-9 _ = + . -`.
@@ -5,7 +6,7 @@ import Glibc
 public struct InterfaceName: Sendable, Hashable, CustomStringConvertible {
     public let text: String
 
-    public static let configDirectory = "/etc/warren"
+    public static let configDirectory = StandardPaths.configDirectory
 
     public init(_ text: String) throws(AgentError) {
         guard InterfaceName.isValid(text) else {

@@ -1,3 +1,4 @@
+import Configuration
 import Glibc
 import LinuxPlatform
 import Payment
@@ -13,8 +14,8 @@ public struct AgentOptions: Sendable {
     public var stateDirectory: String
     public var runDirectory: String
 
-    public static let defaultStateDirectory = "/var/lib/warren"
-    public static let defaultRunDirectory = "/run/warren"
+    public static let defaultStateDirectory = StandardPaths.stateDirectory
+    public static let defaultRunDirectory = StandardPaths.runDirectory
 
     public init(configPath: String, interface: InterfaceName,
                 stateDirectory: String = AgentOptions.defaultStateDirectory, runDirectory: String = AgentOptions.defaultRunDirectory) {

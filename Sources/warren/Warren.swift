@@ -1,3 +1,4 @@
+import Configuration
 import Agent
 import ArgumentParser
 import Glibc

@@ -1,3 +1,4 @@
+@testable import Configuration
 import Testing
 import WireGuard
 @testable import Agent

@@ -1,4 +1,5 @@
 #if canImport(Glibc)
+@testable import Configuration
 import Glibc
 #elseif canImport(Musl)
 import Musl

@@ -1,3 +1,4 @@
+@testable import Configuration
 import Session
 import Testing
 @testable import Agent

@@ -1,3 +1,4 @@
+@testable import Configuration
 import Testing
 @testable import Agent
 

@@ -216,7 +216,7 @@ public struct ConsumerPaymentConfig: Sendable, Equatable {
 
 /// Parsers for the payment keys' values.
 enum PaymentValue {
-    static let defaultLedger = AgentOptions.defaultStateDirectory + "/ledger"
+    static let defaultLedger = StandardPaths.stateDirectory + "/ledger"
 
     static func tokens(_ text: Substring) throws(ValueProblem) -> TokenAmount {
         guard let amount = TokenAmount(decimal: ConfigValue.trim(text)) else {
