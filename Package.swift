@@ -31,9 +31,9 @@ let package = Package(
         // Pure layers: bytes and time in, bytes and timers out.
         .target(name: "WarrenCrypto", dependencies: ["CSodium"]),
         .target(name: "WireGuard", dependencies: ["WarrenCrypto"]),
-        .target(name: "Session", dependencies: ["WarrenCrypto", "WireGuard", "CSodium", "Payment"]),
+        .target(name: "Session", dependencies: ["WarrenCrypto", "WireGuard", "CSodium"]),
         .target(name: "Policy", dependencies: ["WireGuard"]),
-        .target(name: "Payment", dependencies: ["WarrenCrypto", "WireGuard", "CSecp256k1", "CSodium", "LinuxPlatform"]),
+        .target(name: "Payment", dependencies: ["WarrenCrypto", "CSecp256k1", "CSodium"]),
 
         // The config files: parsed and checked, every error naming file, line and key.
         .target(name: "Configuration", dependencies: ["WireGuard", "Session", "Payment", "LinuxPlatform"]),
@@ -52,12 +52,16 @@ let package = Package(
             ]
         ),
 
+        // Test doubles and helpers shared by the test targets (only test targets depend on it).
+        .target(name: "WarrenTestSupport", dependencies: ["Payment", "WarrenCrypto"]),
+
         .testTarget(name: "WarrenCryptoTests", dependencies: ["WarrenCrypto", "CSodium"]),
-        .testTarget(name: "WireGuardTests", dependencies: ["WireGuard", "WarrenCrypto"]),
-        .testTarget(name: "AgentTests", dependencies: ["Agent", "Configuration", "WireGuard"]),
-        .testTarget(name: "SessionTests", dependencies: ["Session", "WireGuard", "WarrenCrypto", "Payment"]),
-        .testTarget(name: "PolicyTests", dependencies: ["Policy", "WireGuard"]),
-        .testTarget(name: "PaymentTests", dependencies: ["Payment", "WireGuard", "WarrenCrypto"]),
+        .testTarget(name: "WireGuardTests", dependencies: ["WireGuard", "WarrenCrypto", "WarrenTestSupport"]),
+        .testTarget(name: "AgentTests", dependencies: ["Agent", "Configuration", "WireGuard", "WarrenTestSupport"]),
+        .testTarget(name: "SessionTests", dependencies: ["Session", "WireGuard", "WarrenCrypto"]),
+        .testTarget(name: "PolicyTests", dependencies: ["Policy", "WireGuard", "WarrenTestSupport"]),
+        // Agent for its disk adapters (DiskChannelFiles, DiskLedgerFiles): the disk tests prove them.
+        .testTarget(name: "PaymentTests", dependencies: ["Payment", "WarrenCrypto", "WarrenTestSupport", "Agent"]),
         .testTarget(name: "LinuxPlatformTests", dependencies: ["LinuxPlatform"]),
     ],
     swiftLanguageModes: [.v6]

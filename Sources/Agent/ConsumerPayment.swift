@@ -156,7 +156,7 @@ final class ConsumerPayment: @unchecked Sendable {
     /// otherwise open and close sessions all day).
     static func capReachedToday(stateDirectory: String, config: ConsumerPaymentConfig, now: UInt64) -> String? {
         guard let cap = config.maxSpendPerDay?.baseUnits,
-              let records = try? ChannelStore.snapshot(directory: stateDirectory + "/channels").records else { return nil }
+              let records = try? ChannelStore.snapshot(files: DiskChannelFiles(directory: stateDirectory + "/channels")).records else { return nil }
         let spent = records.consumerSpend(on: now)
         guard spent >= cap else { return nil }
         let resume = (ChannelRecord.day(now) + 1) * ChannelRecord.secondsPerDay

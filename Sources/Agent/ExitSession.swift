@@ -2,6 +2,7 @@ import Glibc
 import LinuxPlatform
 import Session
 import Synchronization
+import WarrenCrypto
 import WireGuard
 
 /// The consumer's side of a session: one request, one answer, a few retries.

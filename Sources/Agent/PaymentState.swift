@@ -12,12 +12,12 @@ struct PaymentState {
                      log: EventLog) throws(AgentError) -> PaymentState {
         let wallet = try WalletStore.loadOrCreate(stateDirectory: stateDirectory)
         let ledger: LocalLedger
-        do { ledger = try LocalLedger(directory: ledgerDirectory) } catch {
+        do { ledger = try LocalLedger(files: DiskLedgerFiles(directory: ledgerDirectory)) } catch {
             throw .session("opening the local ledger in \(ledgerDirectory) ([\(section)] Ledger): \(error); check the directory exists and is writable by the agent")
         }
         let directory = stateDirectory + "/channels"
         var store: ChannelStore
-        do { store = try ChannelStore.load(directory: directory, persistInterval: persistInterval) } catch {
+        do { store = try ChannelStore.load(files: DiskChannelFiles(directory: directory), persistInterval: persistInterval) } catch {
             throw .session("loading the channels in \(directory): \(error)")
         }
         for name in store.damaged { log.error("channel file \(directory)/\(name) is damaged (torn or edited): not loaded; keep it for inspection") }

@@ -5,6 +5,7 @@ import Payment
 import Policy
 import Session
 import Synchronization
+import WarrenCrypto
 import WireGuard
 
 // Provider mode: sessions for consumers this node has never met.

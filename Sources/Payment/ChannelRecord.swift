@@ -47,8 +47,8 @@ public enum ChannelStoreError: Error, Equatable, Sendable {
     case overDailyCap(cap: UInt128, spentToday: UInt128, adding: UInt128)
     /// A channel file that is torn, truncated, edited or not a channel file.
     case corrupt(String)
-    /// A system call on the store's directory failed.
-    case storage(call: String, errno: Int32)
+    /// Reading or writing the store's files failed.
+    case storage(StorageFailure)
 }
 
 /// One channel as one side keeps it on disk: the channel's terms, the best voucher, what the

@@ -2,7 +2,7 @@ import WarrenCrypto
 
 /// A channel file's format: text, one field a line, in a fixed order, then the repeated
 /// records, then a BLAKE2s-256 checksum line, so a torn, truncated or edited file is never
-/// loaded as a channel (the same scheme as `LedgerText`).
+/// loaded as a channel (the `ChecksummedText` envelope, as `LedgerText`).
 ///
 ///     warren-channel 1
 ///     role provider|consumer
@@ -21,7 +21,6 @@ import WarrenCrypto
 /// encoding.
 enum ChannelRecordText {
     static let header = "warren-channel 1"
-    static let checksumPrefix = "blake2s "
     /// A channel file is a few hundred bytes; this bounds what a reader takes in.
     static let maximumLength = 64 << 10
 
@@ -45,26 +44,13 @@ enum ChannelRecordText {
             lines.append("claim \(claim.id) \(claim.amount) \(claim.submittedAt) \(claim.attempts) \(claim.nextRetry) "
                 + (claim.confirmed ? "confirmed" : "pending"))
         }
-        let body = Array((lines.joined(separator: "\n") + "\n").utf8)
-        return body + Array((checksumPrefix + Hex.encode(BLAKE2s.hash(body)) + "\n").utf8)
+        return ChecksummedText.seal(lines)
     }
 
     static func decode(_ bytes: [UInt8]) throws(ChannelStoreError) -> ChannelRecord {
-        guard bytes.count <= maximumLength else { throw .corrupt("longer than \(maximumLength) bytes") }
         // The checksum first: nothing in a torn file is interpreted.
-        let checksumLineLength = checksumPrefix.utf8.count + 64 + 1
-        guard bytes.count > checksumLineLength, bytes.last == UInt8(ascii: "\n") else { throw .corrupt("truncated") }
-        let split = bytes.count - checksumLineLength
-        let body = Array(bytes[..<split])
-        let checksumLine = String(decoding: bytes[split..<(bytes.count - 1)], as: UTF8.self)
-        guard checksumLine.hasPrefix(checksumPrefix), body.last == UInt8(ascii: "\n"),
-              let stored = Hex.decode(String(checksumLine.dropFirst(checksumPrefix.utf8.count))), stored.count == 32,
-              Sodium.constantTimeEqual(stored, BLAKE2s.hash(body)) else {
-            throw .corrupt("checksum does not match (torn or edited file)")
-        }
-
-        var lines = String(decoding: body, as: UTF8.self).split(separator: "\n", omittingEmptySubsequences: false)
-        lines.removeLast()  // after the final newline
+        let lines: [Substring]
+        do { lines = try ChecksummedText.open(bytes, maximumLength: maximumLength) } catch { throw .corrupt(error.reason) }
         guard lines.count >= 8, lines[0] == header else { throw .corrupt("not a version 1 channel file") }
         func fields(_ index: Int, _ name: String, count: Int) throws(ChannelStoreError) -> [Substring] {
             let fields = lines[index].split(separator: " ", omittingEmptySubsequences: false)

@@ -1,6 +1,7 @@
-/// The channels of one agent, in memory and on flash: one durable file per channel in a
-/// directory (see `ChannelDirectory`, `ChannelRecordText`), written in batches so a long
-/// session does not wear out an SD card.
+/// The channels of one agent, in memory and on flash: one durable file per channel,
+/// `<channel id hex>.channel`, in its `ChannelFiles` (a directory in the agent, see
+/// `ChannelRecordText` for the format), written in batches so a long session does not wear
+/// out an SD card.
 ///
 /// Updates change memory at once and mark the channel dirty; `persistIfDue(now:)`, called
 /// from the agent's timer, writes each dirty channel at most once per `persistInterval`.
@@ -21,7 +22,6 @@
 public struct ChannelStore: Sendable {
     public static let defaultPersistInterval: UInt64 = 10
 
-    public let directory: String
     /// Seconds between two batched writes of one channel. Every `now` is Unix seconds, the
     /// same clock the watchdog and the channel expiry use.
     public var persistInterval: UInt64
@@ -38,48 +38,54 @@ public struct ChannelStore: Sendable {
     private var persisted: [ChannelID: ChannelRecord] = [:]
     /// Unix seconds of each channel's last write by this instance.
     private var lastWrite: [ChannelID: UInt64] = [:]
-    private let files: ChannelDirectory
+    private let files: any ChannelFiles
 
-    private init(files: ChannelDirectory, persistInterval: UInt64) {
+    static let fileSuffix = ".channel"
+
+    /// The name of a channel's file.
+    static func fileName(_ id: ChannelID) -> String { Hex.encode(id.bytes) + fileSuffix }
+
+    private init(files: any ChannelFiles, persistInterval: UInt64) {
         self.files = files
-        directory = files.path
         self.persistInterval = persistInterval
     }
 
-    /// Loads every `*.channel` file in `directory` (created 0700 if missing). Damaged files
-    /// are listed in `damaged`; leftover temporary files from an interrupted write are removed.
-    public static func load(directory: String, persistInterval: UInt64 = defaultPersistInterval) throws(ChannelStoreError) -> ChannelStore {
-        var store = ChannelStore(files: try ChannelDirectory(path: directory), persistInterval: persistInterval)
-        for name in try store.files.names() {
-            if name.hasSuffix(ChannelDirectory.suffix + ChannelDirectory.temporarySuffix) {
-                store.files.removeLeftover(name)
-                continue
-            }
-            guard name.hasSuffix(ChannelDirectory.suffix) else { continue }
-            let bytes = try store.files.read(name, limit: ChannelRecordText.maximumLength)
-            guard let record = try? ChannelRecordText.decode(bytes),
-                  ChannelDirectory.fileName(record.id) == name else {
-                store.damaged.append(name)
-                continue
-            }
+    /// Loads every `*.channel` file in `files`, after `prepare` (which creates the directory
+    /// 0700 if missing and removes a write a crash interrupted). Damaged files are listed in
+    /// `damaged`.
+    public static func load(files: some ChannelFiles, persistInterval: UInt64 = defaultPersistInterval) throws(ChannelStoreError) -> ChannelStore {
+        do { try files.prepare() } catch { throw .storage(error) }
+        var store = ChannelStore(files: files, persistInterval: persistInterval)
+        let found = try readAll(files)
+        for record in found.records {
             store.records[record.id] = record
             store.persisted[record.id] = record
         }
+        store.damaged = found.damaged
         return store
     }
 
-    /// The records on disk, for a display next to a running agent: read only. Unlike `load`
-    /// it creates nothing (no directory) and removes nothing (a leftover temporary file may be
-    /// the agent's write in progress). Records by id; damaged file names as in `damaged`;
-    /// both empty when the directory does not exist.
-    public static func snapshot(directory: String) throws(ChannelStoreError) -> (records: [ChannelRecord], damaged: [String]) {
-        let files = ChannelDirectory(existing: directory)
-        guard let names = try files.namesIfPresent() else { return ([], []) }
+    /// The records in `files`, for a display next to a running agent: read only. Unlike
+    /// `load` it creates nothing (no directory) and removes nothing (a leftover temporary file
+    /// may be the agent's write in progress). Records by id; damaged file names as in
+    /// `damaged`; both empty when the storage does not exist.
+    public static func snapshot(files: some ChannelFiles) throws(ChannelStoreError) -> (records: [ChannelRecord], damaged: [String]) {
+        try readAll(files)
+    }
+
+    /// Every channel file decoded, by id; the names of those that fail their checksum or
+    /// their format, or hold another channel than their name says. A file that vanished
+    /// between the listing and the read is skipped (there is nothing left to load).
+    private static func readAll(_ files: some ChannelFiles) throws(ChannelStoreError) -> (records: [ChannelRecord], damaged: [String]) {
+        let names: [String]?
+        do { names = try files.names() } catch { throw .storage(error) }
         var records: [ChannelRecord] = []
         var damaged: [String] = []
-        for name in names where name.hasSuffix(ChannelDirectory.suffix) {
-            let bytes = try files.read(name, limit: ChannelRecordText.maximumLength)
-            guard let record = try? ChannelRecordText.decode(bytes), ChannelDirectory.fileName(record.id) == name else {
+        for name in names ?? [] where name.hasSuffix(fileSuffix) {
+            let bytes: [UInt8]?
+            do { bytes = try files.read(name, limit: ChannelRecordText.maximumLength) } catch { throw .storage(error) }
+            guard let bytes else { continue }
+            guard let record = try? ChannelRecordText.decode(bytes), fileName(record.id) == name else {
                 damaged.append(name)
                 continue
             }
@@ -152,7 +158,7 @@ public struct ChannelStore: Sendable {
     public mutating func persistNow(channel id: ChannelID, now: UInt64) throws(ChannelStoreError) {
         guard let record = records[id] else { throw .unknownChannel(id) }
         guard dirty.contains(id) || persisted[id] != record else { return }
-        try files.write(id, ChannelRecordText.encode(record))
+        do { try files.replace(Self.fileName(id), with: ChannelRecordText.encode(record)) } catch { throw .storage(error) }
         durableWrites += 1
         persisted[id] = record
         lastWrite[id] = now

@@ -1,5 +1,6 @@
-/// The local ledger's journal: `<ledger directory>/journal`, one line per operation, appended
-/// (O_APPEND, fsync) under the ledger's lock after the state is written, refusals included.
+/// The local ledger's journal (`<ledger directory>/journal` on disk), one line per operation,
+/// appended durably (`LedgerFiles.appendJournal`) under the ledger's lock after the state is
+/// written, refusals included.
 /// The state file only keeps the first settlement of each claim id; the journal keeps every
 /// submission, so a test can prove that no claim was submitted twice.
 ///
@@ -22,15 +23,16 @@ public enum LedgerJournal {
 
     /// The journal's entries in order, without the torn last line and unparseable lines
     /// (empty when there is no journal). Takes no lock and creates nothing.
-    public static func read(directory: String) throws(LedgerError) -> [LedgerJournalEntry] {
-        try readAll(directory: directory).entries
+    public static func read(files: some LedgerFiles) throws(LedgerError) -> [LedgerJournalEntry] {
+        try readAll(files: files).entries
     }
 
     /// The journal's entries and how many lines were skipped.
-    public static func readAll(directory: String) throws(LedgerError) -> Contents {
-        let path = directory + "/" + LedgerFile.journalName
-        guard let bytes = try LedgerFile.contents(of: path, limit: maximumLength) else { return Contents(entries: [], skippedLines: 0) }
-        guard bytes.count <= maximumLength else { throw .corrupt("\(path) is longer than \(maximumLength) bytes") }
+    public static func readAll(files: some LedgerFiles) throws(LedgerError) -> Contents {
+        let bytes: [UInt8]?
+        do { bytes = try files.readJournal(limit: maximumLength) } catch { throw .storage(error) }
+        guard let bytes else { return Contents(entries: [], skippedLines: 0) }
+        guard bytes.count <= maximumLength else { throw .corrupt("the journal is longer than \(maximumLength) bytes") }
         return parse(bytes)
     }
 

@@ -82,8 +82,8 @@ public enum LedgerError: Error, Equatable, Sendable {
     case domainMismatch
     /// The ledger file is torn, truncated, or not a ledger file.
     case corrupt(String)
-    /// A system call on the ledger's directory failed.
-    case storage(call: String, errno: Int32)
+    /// Reading or writing the ledger's files failed.
+    case storage(StorageFailure)
 }
 
 /// The rules of the channel contract over plain values: balances, channels and settled

@@ -2,7 +2,7 @@ import WarrenCrypto
 
 /// The local ledger's file format: text, one record a line, so a person (or a test script)
 /// can read it, and a BLAKE2s-256 checksum line at the end, so a torn or truncated file is
-/// never loaded as a ledger.
+/// never loaded as a ledger (the `ChecksummedText` envelope, as `ChannelRecordText`).
 ///
 ///     warren-ledger 1
 ///     domain <name, hex of UTF-8> <version, hex of UTF-8> <chain id> <contract>
@@ -15,7 +15,6 @@ import WarrenCrypto
 /// are sorted, so one state has one encoding.
 enum LedgerText {
     static let header = "warren-ledger 1"
-    static let checksumPrefix = "blake2s "
     /// A ledger for one machine's demo and tests stays far below this.
     static let maximumLength = 16 << 20
 
@@ -37,26 +36,13 @@ enum LedgerText {
             guard let receipt = state.claims[id] else { continue }
             lines.append("claim \(id) \(receipt.channelID) \(receipt.cumulativeAmount) \(receipt.amountPaid)")
         }
-        let body = Array((lines.joined(separator: "\n") + "\n").utf8)
-        return body + Array((checksumPrefix + Hex.encode(BLAKE2s.hash(body)) + "\n").utf8)
+        return ChecksummedText.seal(lines)
     }
 
     static func decode(_ bytes: [UInt8]) throws(LedgerError) -> LedgerState {
-        guard bytes.count <= maximumLength else { throw .corrupt("longer than \(maximumLength) bytes") }
         // The checksum first: nothing in a torn file is interpreted.
-        let checksumLineLength = checksumPrefix.utf8.count + 64 + 1
-        guard bytes.count > checksumLineLength, bytes.last == UInt8(ascii: "\n") else { throw .corrupt("truncated") }
-        let split = bytes.count - checksumLineLength
-        let body = Array(bytes[..<split])
-        let checksumLine = String(decoding: bytes[split..<(bytes.count - 1)], as: UTF8.self)
-        guard checksumLine.hasPrefix(checksumPrefix), body.last == UInt8(ascii: "\n"),
-              let stored = Hex.decode(String(checksumLine.dropFirst(checksumPrefix.utf8.count))), stored.count == 32,
-              Sodium.constantTimeEqual(stored, BLAKE2s.hash(body)) else {
-            throw .corrupt("checksum does not match (torn or edited file)")
-        }
-
-        var lines = String(decoding: body, as: UTF8.self).split(separator: "\n", omittingEmptySubsequences: false)
-        lines.removeLast()  // after the final newline
+        let lines: [Substring]
+        do { lines = try ChecksummedText.open(bytes, maximumLength: maximumLength) } catch { throw .corrupt(error.reason) }
         guard lines.count >= 2, lines[0] == header else { throw .corrupt("not a version 1 ledger") }
         let domainFields = lines[1].split(separator: " ", omittingEmptySubsequences: false)
         guard domainFields.count == 5, domainFields[0] == "domain",

@@ -11,12 +11,17 @@ public protocol Settlement {
 }
 
 /// The single-machine stand-in for the on-chain channel contract: `LedgerState`'s rules,
-/// kept in a directory that several agents on the same machine share (the demo and the
-/// tests). Each call locks, loads, applies one operation, stores, and unlocks, so the file
-/// always holds a state some sequence of whole operations produced.
+/// kept in `LedgerFiles` that several agents on the same machine share (a directory: the
+/// demo and the tests). Each call locks, loads, applies one operation, stores, and unlocks,
+/// so the state is always one that some sequence of whole operations produced.
+///
+/// The files hold the state (`LedgerText`) and the journal (`LedgerJournal`). The lock is
+/// held from reading the state to replacing it and appending the journal line. Readers that
+/// only look (`snapshot(files:)`, the journal reader) take no lock: the state is replaced
+/// atomically and a journal line is whole once its newline is written.
 public struct LocalLedger: Settlement, Sendable {
-    public let directory: String
     public let domain: EIP712Domain
+    private let files: any LedgerFiles
 
     /// The domain of the local ledger by default: chain id 31337 (the one local development
     /// chains use) and a contract address no key controls, keccak256("warren local ledger")'s
@@ -25,10 +30,10 @@ public struct LocalLedger: Settlement, Sendable {
         name: "warren", version: "1", chainID: 31337,
         verifyingContract: EthereumAddress(checked: Array(Keccak256.hash(Array("warren local ledger".utf8))[12..<32])))
 
-    /// Opens (creating if needed) the ledger in `directory`. An existing ledger made for
-    /// another domain is refused rather than silently mixed.
-    public init(directory: String, domain: EIP712Domain = LocalLedger.defaultDomain) throws(LedgerError) {
-        self.directory = directory
+    /// Opens (creating if needed) the ledger in `files`. An existing ledger made for another
+    /// domain is refused rather than silently mixed.
+    public init(files: some LedgerFiles, domain: EIP712Domain = LocalLedger.defaultDomain) throws(LedgerError) {
+        self.files = files
         self.domain = domain
         _ = try read { _ in () }
     }
@@ -75,25 +80,29 @@ public struct LocalLedger: Settlement, Sendable {
         try read { $0 }
     }
 
-    /// The state in `directory` whatever its domain, for a display next to running agents:
-    /// no lock (the state file is replaced by an atomic rename), nothing created. Nil when
-    /// there is no state file (no directory, or a ledger nothing has written to yet).
-    public static func snapshot(directory: String) throws(LedgerError) -> LedgerState? {
-        guard let bytes = try LedgerFile.contents(of: directory + "/" + LedgerFile.stateName,
-                                                  limit: LedgerText.maximumLength) else { return nil }
+    /// The state in `files` whatever its domain, for a display next to running agents: no
+    /// lock (the state is replaced atomically), nothing created. Nil when there is no state
+    /// (no directory, or a ledger nothing has written to yet).
+    public static func snapshot(files: some LedgerFiles) throws(LedgerError) -> LedgerState? {
+        try decodedState(files)
+    }
+
+    private static func decodedState(_ files: some LedgerFiles) throws(LedgerError) -> LedgerState? {
+        let bytes: [UInt8]?
+        do { bytes = try files.readState(limit: LedgerText.maximumLength) } catch { throw .storage(error) }
+        guard let bytes else { return nil }
         return try LedgerText.decode(bytes)
     }
 
-    private func load(_ file: LedgerFile) throws(LedgerError) -> LedgerState {
-        guard let bytes = try file.read() else { return LedgerState(domain: domain) }
-        let state = try LedgerText.decode(bytes)
+    /// The state in the files (empty when none yet), refused when made for another domain.
+    private func load() throws(LedgerError) -> LedgerState {
+        guard let state = try Self.decodedState(files) else { return LedgerState(domain: domain) }
         guard state.domain == domain else { throw .domainMismatch }
         return state
     }
 
     private func read<T>(_ body: (LedgerState) -> T) throws(LedgerError) -> T {
-        let file = try LedgerFile(directory: directory)
-        return try file.withExclusiveLock { () throws(LedgerError) -> T in body(try load(file)) }
+        try files.withExclusiveLock { () throws(LedgerError) -> T in body(try load()) }
     }
 
     /// Applies one operation under the lock, writes the state if it changed, then appends the
@@ -105,17 +114,24 @@ public struct LocalLedger: Settlement, Sendable {
     /// watchdog asks for the claim's state by its id before submitting again.
     private func update<T>(_ journal: (Result<T, LedgerError>) -> String,
                            _ body: (inout LedgerState) throws(LedgerError) -> T) throws(LedgerError) -> T {
-        let file = try LedgerFile(directory: directory)
-        return try file.withExclusiveLock { () throws(LedgerError) -> T in
+        try files.withExclusiveLock { () throws(LedgerError) -> T in
             let outcome = Result { () throws(LedgerError) -> T in
-                var state = try load(file)
+                var state = try load()
                 let before = state
                 let result = try body(&state)
-                if state != before { try file.write(LedgerText.encode(state)) }
+                if state != before { try store(state) }
                 return result
             }
-            try file.appendJournal(journal(outcome))
+            try appendJournal(journal(outcome))
             return try outcome.get()
         }
+    }
+
+    private func store(_ state: LedgerState) throws(LedgerError) {
+        do { try files.replaceState(with: LedgerText.encode(state)) } catch { throw .storage(error) }
+    }
+
+    private func appendJournal(_ line: String) throws(LedgerError) {
+        do { try files.appendJournal(Array((line + "\n").utf8)) } catch { throw .storage(error) }
     }
 }

@@ -1,9 +1,3 @@
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Musl)
-import Musl
-#endif
-
 // What a channel store or ledger error says to a person: what was refused or what failed, in
 // words, with what to do where there is something to do. Without these, an agent's message read
 // `storage(call: "mkdir /var/lib/warren/channels", errno: 13)`.
@@ -23,7 +17,7 @@ extension ChannelStoreError: CustomStringConvertible {
             return "adding \(PaymentAmountText.tokens(adding)) to today's \(PaymentAmountText.tokens(spentToday)) would pass the "
                 + "daily cap of \(PaymentAmountText.tokens(cap)) (MaxSpend)"
         case .corrupt(let why): return "a channel file is damaged (\(why)): move it out of the channels directory"
-        case .storage(let call, let code): return StorageFailureText.text(call: call, errno: code)
+        case .storage(let failure): return failure.description
         }
     }
 }
@@ -47,7 +41,7 @@ extension LedgerError: CustomStringConvertible {
         case .balanceOverflow: return "the balance would pass 2^128 base units"
         case .domainMismatch: return "the ledger was made for another EIP-712 domain (another contract)"
         case .corrupt(let why): return "the ledger file is damaged (\(why))"
-        case .storage(let call, let code): return StorageFailureText.text(call: call, errno: code)
+        case .storage(let failure): return failure.description
         }
     }
 }
@@ -71,37 +65,5 @@ public enum PaymentAmountText {
     public static func tokens(_ baseUnits: UInt128) -> String {
         let text = number(baseUnits)
         return text + (text == "1" ? " token" : " tokens")
-    }
-}
-
-/// A storage failure (`call` is "OPERATION PATH", as the stores record it) as a sentence:
-/// `mkdir /var/lib/warren/channels` and EACCES read "cannot create the directory
-/// /var/lib/warren/channels: permission denied (run as root: the state and ledger directories
-/// are 0700)".
-public enum StorageFailureText {
-    public static func text(call: String, errno code: Int32) -> String {
-        let parts = call.split(separator: " ", maxSplits: 1)
-        let path = parts.count == 2 ? String(parts[1]) : ""
-        let what: String
-        switch parts.first.map(String.init) ?? "" {
-        case "mkdir": what = "cannot create the directory \(path)"
-        case "opendir": what = "cannot list \(path)"
-        case "open", "read": what = "cannot read \(path)"
-        case "rename", "fsync", "write": what = "cannot write \(path)"
-        case "flock": what = "cannot lock \(path)"
-        case "stat": what = "cannot look at \(path)"
-        default: what = path.isEmpty ? "a file operation failed" : "cannot use \(path)"
-        }
-        let reason = strerror(code).map { String(cString: $0).lowercased() } ?? "unknown system error"
-        let advice: String
-        switch code {
-        case EACCES, EPERM: advice = " (run as root: the state and ledger directories are 0700)"
-        case ENOENT: advice = " (check the path)"
-        case ENOTDIR: advice = " (a part of the path is a file, not a directory)"
-        case ENOSPC, EDQUOT: advice = " (free some space)"
-        case EROFS: advice = " (the filesystem is read-only)"
-        default: advice = ""
-        }
-        return "\(what): \(reason)\(advice)"
     }
 }

@@ -1,6 +1,5 @@
 import CSecp256k1
 import WarrenCrypto
-import WireGuard
 
 /// The agent's payment key: a secp256k1 private key, separate from the Ed25519 node
 /// identity, that signs vouchers and invoices the way an Ethereum account signs.

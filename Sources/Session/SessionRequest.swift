@@ -1,4 +1,3 @@
-import Payment
 import WarrenCrypto
 import WireGuard
 
@@ -33,12 +32,14 @@ public enum SessionRequest {
     ///   - wireGuardPublicKey: the key the consumer's tunnel will use; the identity's own
     ///     X25519 form unless the consumer keeps a separate tunnel key.
     ///   - maxPrices: the most the consumer accepts; a provider asking more refuses with its prices.
-    ///   - channel: the payment channel opened for this provider, or nil.
+    ///   - channel: the id of the payment channel opened for this provider (its 32 bytes, as
+    ///     Payment's `ChannelID` holds them), or nil. The session layer carries it, nothing more.
     ///   - now: only `now.wall` is used, for the TAI64N timestamp.
     ///   - entropy: gives the ephemeral key and the 16-byte nonce.
     public static func seal(identity: NodeIdentity, wireGuardPublicKey: [UInt8]? = nil, provider: PublicIdentity,
-                            maxPrices: SessionPrices, channel: ChannelID?, now: Now,
+                            maxPrices: SessionPrices, channel: [UInt8]?, now: Now,
                             entropy: EntropySource) throws(SessionError) -> (bytes: [UInt8], secret: SessionRequestSecret) {
+        if let channel, channel.count != SessionLayout.channelLength { throw .invalidField("payment channel") }
         let tunnelKey = wireGuardPublicKey ?? identity.wireGuardPublicKey
         guard tunnelKey.count == SessionLayout.keyLength, tunnelKey.contains(where: { $0 != 0 }) else {
             throw .invalidField("consumer WireGuard key")
@@ -65,7 +66,7 @@ public enum SessionRequest {
         fields.append(entropy.bytes(SessionLayout.nonceLength))
         fields.append(bigEndian: maxPrices.perGiB)
         fields.append(bigEndian: maxPrices.perMinute)
-        if let channel { fields.append(channel.bytes) } else { fields.zeros(SessionLayout.channelLength) }
+        if let channel { fields.append(channel) } else { fields.zeros(SessionLayout.channelLength) }
         let signature = identity.sign(SessionLabel.requestSignature + clear.bytes + fields.bytes)
 
         var key = requestKey(shared: shared, ephemeralPublic: ephemeralPublic, providerStatic: provider.wireGuardPublicKey)
@@ -96,7 +97,8 @@ public struct OpenedSessionRequest: Sendable {
     /// 16 random bytes: with the consumer identity, what the replay guard remembers.
     public let nonce: [UInt8]
     public let maxPrices: SessionPrices
-    public let channel: ChannelID?
+    /// The payment channel's 32 id bytes, or nil when the request names none (all zeros).
+    public let channel: [UInt8]?
     /// BLAKE2s-128 of the whole datagram, which the response repeats.
     public let requestDigest: [UInt8]
     /// DH(S, e): the response key derives from it, so only this request's sender can open it.
@@ -138,7 +140,7 @@ public struct OpenedSessionRequest: Sendable {
         guard let wall = decodeTAI64N(timestamp) else { throw .invalidField("timestamp") }
         return OpenedSessionRequest(
             consumer: consumer, consumerWireGuardKey: tunnelKey, timestamp: timestamp, wallNanoseconds: wall, nonce: nonce,
-            maxPrices: maxPrices, channel: channelBytes.allSatisfy { $0 == 0 } ? nil : ChannelID(bytes: channelBytes), requestDigest: sessionDigest(bytes),
+            maxPrices: maxPrices, channel: channelBytes.allSatisfy { $0 == 0 } ? nil : channelBytes, requestDigest: sessionDigest(bytes),
             sharedSecret: shared)
     }
 

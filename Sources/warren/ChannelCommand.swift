@@ -3,6 +3,7 @@ import Agent
 import ArgumentParser
 import FoundationEssentials
 import Glibc
+import LinuxPlatform
 import Payment
 
 /// `warren channel`: this node's payment channels as its channel store holds them. Reads the
@@ -39,7 +40,7 @@ struct ChannelCommand: ParsableCommand {
         }
         let directory = stateDir + "/channels"
         let snapshot: (records: [ChannelRecord], damaged: [String])
-        do { snapshot = try ChannelStore.snapshot(directory: directory) } catch {
+        do { snapshot = try ChannelStore.snapshot(files: DiskChannelFiles(directory: directory)) } catch {
             fail("cannot read the channels in \(directory): \(error); or pass another --state-dir")
         }
         let now = wallClock()

@@ -2,6 +2,7 @@ import Configuration
 import Agent
 import ArgumentParser
 import Glibc
+import LinuxPlatform
 import Payment
 
 /// `warren ledger`: the local ledger (the single-machine stand-in for the on-chain contract)
@@ -44,8 +45,9 @@ struct LedgerCommand: ParsableCommand {
             let state: LedgerState
             let journal: LedgerJournal.Contents
             do {
-                state = try LocalLedger.snapshot(directory: dir) ?? LedgerState(domain: LocalLedger.defaultDomain)
-                journal = try LedgerJournal.readAll(directory: dir)
+                let files = DiskLedgerFiles(directory: dir)
+                state = try LocalLedger.snapshot(files: files) ?? LedgerState(domain: LocalLedger.defaultDomain)
+                journal = try LedgerJournal.readAll(files: files)
             } catch {
                 fail("cannot read the local ledger at \(dir): \(LedgerCommand.explain(error, dir: dir))")
             }
@@ -86,8 +88,9 @@ struct LedgerCommand: ParsableCommand {
             }
             do {
                 // Fund under the ledger's own domain: another domain would be refused as a mismatch.
-                let domain = try LocalLedger.snapshot(directory: dir)?.domain ?? LocalLedger.defaultDomain
-                let ledger = try LocalLedger(directory: dir, domain: domain)
+                let files = DiskLedgerFiles(directory: dir)
+                let domain = try LocalLedger.snapshot(files: files)?.domain ?? LocalLedger.defaultDomain
+                let ledger = try LocalLedger(files: files, domain: domain)
                 try ledger.fund(recipient, amount: tokens.baseUnits, now: wallClock())
                 let balance = try ledger.balance(of: recipient)
                 print("funded \(recipient) with \(tokens.shown) on the local ledger \(dir); balance \(TokenAmount(baseUnits: balance).shown)")
@@ -100,9 +103,9 @@ struct LedgerCommand: ParsableCommand {
     /// What went wrong with the ledger and what to do about it.
     static func explain(_ error: LedgerError, dir: String) -> String {
         switch error {
-        case .storage(_, let code) where code == ENOENT || code == ENOTDIR:
+        case .storage(let failure) where failure.errno == ENOENT || failure.errno == ENOTDIR:
             return "\(error); create the parent directory first, or pass another --dir"
-        case .storage(_, let code) where code == EACCES || code == EPERM:
+        case .storage(let failure) where failure.errno == EACCES || failure.errno == EPERM:
             return "\(error); or pass another --dir"
         case .storage:
             return "\(error)"

@@ -163,7 +163,7 @@ struct Wallet: ParsableCommand {
         do { key = try WalletStore.loadOrCreate(stateDirectory: stateDir) } catch { fail("\(error)") }
         print("address: \(key.address)")
         do {
-            let backend = try LocalLedger(directory: ledger)
+            let backend = try LocalLedger(files: DiskLedgerFiles(directory: ledger))
             let balance = try backend.balance(of: key.address)
             print("balance: \(TokenAmount(baseUnits: balance).shown) (local ledger \(ledger))")
         } catch {

@@ -24,10 +24,12 @@ import Musl
     }
 
     @Test func storageErrorsOfChannelsAndLedgerReadAsSentences() {
-        let store = ChannelStoreError.storage(call: "mkdir /var/lib/warren/channels", errno: EACCES)
+        let store = ChannelStoreError.storage(StorageFailure(call: "mkdir /var/lib/warren/channels", errno: EACCES,
+            description: StorageFailureText.text(call: "mkdir /var/lib/warren/channels", errno: EACCES)))
         #expect("\(store)" == "cannot create the directory /var/lib/warren/channels: permission denied "
             + "(run as root: the state and ledger directories are 0700)")
-        let ledger = LedgerError.storage(call: "flock /x/ledger.lock", errno: ENOENT)
+        let ledger = LedgerError.storage(StorageFailure(call: "flock /x/ledger.lock", errno: ENOENT,
+            description: StorageFailureText.text(call: "flock /x/ledger.lock", errno: ENOENT)))
         #expect("\(ledger)" == "cannot lock /x/ledger.lock: no such file or directory (check the path)")
         #expect("\(LedgerError.insufficientBalance(available: 5 * 10_000_000_000_000_000, needed: 1_000_000_000_000_000_000))"
             == "the balance is 0.05 tokens; 1 token needed")

@@ -10,7 +10,7 @@
 //   - as an invoice's fields and the consumer's own counts to `InvoiceCheck`, and as a
 //     voucher to a ledger with one open channel, whose money must stay conserved.
 
-import WireGuard
+import WarrenCrypto
 import Payment
 
 final class PaymentFuzzFixture {

@@ -1,5 +1,7 @@
+import Agent
 import Glibc
 import Testing
+import WarrenTestSupport
 @testable import Payment
 
 /// Channels on flash: the record's rules, its checksummed file, batched durable writes.
@@ -130,10 +132,9 @@ import Testing
     // MARK: The store
 
     @Test func updatesWithinTheIntervalAreBatched() throws {
-        let directory = PaymentFixture.temporaryDirectory()
-        defer { Self.removeStore(directory) }
+        let files = MemoryChannelFiles()
         let channel = Self.channel(6)
-        var store = try ChannelStore.load(directory: directory)
+        var store = try ChannelStore.load(files: files)
         #expect(store.persistInterval == 10)
         try store.add(ChannelRecord(role: .provider, channel: channel), now: 1_000)
         #expect(store.durableWrites == 1)
@@ -146,26 +147,26 @@ import Testing
         #expect(store[channel.id]?.bestAmount == 500)
         #expect(store.durableWrites == 1)
         #expect(store.dirty == [channel.id])
-        #expect(try ChannelStore.load(directory: directory)[channel.id]?.bestAmount == 0)
+        #expect(try ChannelStore.load(files: files)[channel.id]?.bestAmount == 0)
 
         // The interval has passed: one write for all of them.
         #expect(try store.persistIfDue(now: 1_010) == 1)
         #expect(store.durableWrites == 2)
         #expect(try store.persistIfDue(now: 1_012) == 0)
-        #expect(try ChannelStore.load(directory: directory)[channel.id]?.bestAmount == 500)
+        #expect(try ChannelStore.load(files: files)[channel.id]?.bestAmount == 500)
 
         // A forced write happens at once, whatever the interval.
         try store.record(voucher: voucher(600, channel), now: 1_015)
         #expect(try store.persistIfDue(now: 1_015) == 0)
         try store.persistNow(channel: channel.id, now: 1_015)
         #expect(store.durableWrites == 3)
-        #expect(try ChannelStore.load(directory: directory)[channel.id]?.bestAmount == 600)
+        #expect(try ChannelStore.load(files: files)[channel.id]?.bestAmount == 600)
         // Nothing new: no write.
         try store.persistNow(channel: channel.id, now: 1_032)
         #expect(store.durableWrites == 3)
 
         // A configurable interval.
-        var slow = try ChannelStore.load(directory: directory, persistInterval: 60)
+        var slow = try ChannelStore.load(files: files, persistInterval: 60)
         try slow.record(voucher: voucher(700, channel), now: 2_000)
         #expect(try slow.persistIfDue(now: 2_000) == 1)
         try slow.record(voucher: voucher(800, channel), now: 2_001)
@@ -183,13 +184,13 @@ import Testing
         let channel = Self.channel(7)
         let day = UInt64(86_400 * 20)
         do {
-            var store = try ChannelStore.load(directory: directory)
+            var store = try ChannelStore.load(files: DiskChannelFiles(directory: directory))
             try store.add(ChannelRecord(role: .consumer, channel: channel, dailyCap: 600), now: day)
             try store.record(voucher: voucher(500, channel), now: day + 1)
             // Before the voucher leaves.
             try store.persistNow(channel: channel.id, now: day + 1)
         }
-        var store = try ChannelStore.load(directory: directory)
+        var store = try ChannelStore.load(files: DiskChannelFiles(directory: directory))
         #expect(store[channel.id]?.bestAmount == 500)
         #expect(throws: ChannelStoreError.belowHighWaterMark(highWater: 500, offered: 400)) {
             try store.record(voucher: voucher(400, channel), now: day + 2)
@@ -206,38 +207,36 @@ import Testing
         let directory = PaymentFixture.temporaryDirectory()
         defer { Self.removeStore(directory) }
         let good = Self.channel(8), truncated = Self.channel(9), flipped = Self.channel(10)
-        var store = try ChannelStore.load(directory: directory)
+        var store = try ChannelStore.load(files: DiskChannelFiles(directory: directory))
         for channel in [good, truncated, flipped] {
             try store.add(ChannelRecord(role: .provider, channel: channel), now: 100)
             try store.record(voucher: voucher(250, channel), now: 101)
             try store.persistNow(channel: channel.id, now: 101)
         }
-        let truncatedPath = directory + "/" + ChannelDirectory.fileName(truncated.id)
-        let flippedPath = directory + "/" + ChannelDirectory.fileName(flipped.id)
+        let truncatedPath = directory + "/" + ChannelStore.fileName(truncated.id)
+        let flippedPath = directory + "/" + ChannelStore.fileName(flipped.id)
         #expect(truncate(truncatedPath, 200) == 0)
         var bytes = Self.fileBytes(flippedPath)
         bytes[bytes.count / 2] ^= 0x20
         Self.writeFile(flippedPath, bytes)
         // A valid record under another channel's name is not that channel either.
         let misnamed = Self.channel(11)
-        Self.writeFile(directory + "/" + ChannelDirectory.fileName(misnamed.id), Self.fileBytes(directory + "/" + ChannelDirectory.fileName(good.id)))
+        Self.writeFile(directory + "/" + ChannelStore.fileName(misnamed.id), Self.fileBytes(directory + "/" + ChannelStore.fileName(good.id)))
         // A leftover from an interrupted write is removed, not loaded.
-        Self.writeFile(directory + "/" + ChannelDirectory.fileName(misnamed.id) + ".tmp", [1, 2, 3])
+        Self.writeFile(directory + "/" + ChannelStore.fileName(misnamed.id) + ".tmp", [1, 2, 3])
 
-        let reloaded = try ChannelStore.load(directory: directory)
+        let reloaded = try ChannelStore.load(files: DiskChannelFiles(directory: directory))
         #expect(Array(reloaded.records.keys) == [good.id])
         #expect(reloaded[good.id]?.bestAmount == 250)
-        #expect(reloaded.damaged.sorted() == [truncated, flipped, misnamed].map { ChannelDirectory.fileName($0.id) }.sorted())
-        #expect(access(directory + "/" + ChannelDirectory.fileName(misnamed.id) + ".tmp", F_OK) != 0)
+        #expect(reloaded.damaged.sorted() == [truncated, flipped, misnamed].map { ChannelStore.fileName($0.id) }.sorted())
+        #expect(access(directory + "/" + ChannelStore.fileName(misnamed.id) + ".tmp", F_OK) != 0)
     }
 
     /// The provider credits from what is on disk: a better voucher in memory counts only once
     /// the batch has written it, at most one write per channel per interval.
     @Test func providerCreditCountsOnlyWrittenVouchers() throws {
-        let directory = PaymentFixture.temporaryDirectory()
-        defer { Self.removeStore(directory) }
         let channel = Self.channel(12)
-        var store = try ChannelStore.load(directory: directory, persistInterval: 10)
+        var store = try ChannelStore.load(files: MemoryChannelFiles(), persistInterval: 10)
         try store.add(ChannelRecord(role: .provider, channel: channel), now: 500)
         try store.record(voucher: voucher(100, channel), now: 500)
         #expect(store.persistedAmount(channel.id) == 0)
@@ -271,16 +270,80 @@ import Testing
     }
 
     @Test func sessionsLeftOpenAreEndedOnStart() throws {
-        let directory = PaymentFixture.temporaryDirectory()
-        defer { Self.removeStore(directory) }
-        var store = try ChannelStore.load(directory: directory)
+        let files = MemoryChannelFiles()
+        var store = try ChannelStore.load(files: files)
         try store.add(ChannelRecord(role: .provider, channel: Self.channel(13)), now: 10)
         try store.add(ChannelRecord(role: .provider, channel: Self.channel(14)), now: 10)
         try store.setSessionEnded(channel: Self.channel(14).id, at: 9)
         try store.persistAll(now: 10)
-        var reloaded = try ChannelStore.load(directory: directory)
+        var reloaded = try ChannelStore.load(files: files)
         #expect(reloaded.endSessionsLeftOpen(now: 50) == [Self.channel(13).id])
         #expect(reloaded[Self.channel(13).id]?.sessionEndedAt == 50)
         #expect(reloaded[Self.channel(14).id]?.sessionEndedAt == 9)
+    }
+
+    // MARK: Over the in-memory files: restarts and torn writes
+
+    /// A restart is a new store over the same files: it recovers the best voucher written,
+    /// not the one only in memory.
+    @Test func bestWrittenVoucherSurvivesARestart() throws {
+        let files = MemoryChannelFiles()
+        let channel = Self.channel(30)
+        do {
+            var store = try ChannelStore.load(files: files)
+            try store.add(ChannelRecord(role: .provider, channel: channel), now: 100)
+            try store.record(voucher: voucher(400, channel), now: 110)
+            #expect(try store.persistIfDue(now: 110) == 1)
+            // Newer than the write, and lost with the power.
+            try store.record(voucher: voucher(450, channel), now: 111)
+        }
+        var restarted = try ChannelStore.load(files: files)
+        #expect(restarted.damaged.isEmpty)
+        #expect(restarted[channel.id]?.bestAmount == 400)
+        #expect(restarted.persistedAmount(channel.id) == 400)
+        #expect(restarted[channel.id]?.bestVoucher == voucher(400, channel))
+        #expect(try restarted.record(voucher: voucher(450, channel), now: 120))
+    }
+
+    /// A write torn by a power cut leaves a file that fails its checksum: the store after the
+    /// restart refuses it and names it in `damaged`, and loads the other channels.
+    @Test func tornChannelFileIsRefusedAtLoad() throws {
+        let files = MemoryChannelFiles()
+        let good = Self.channel(31), torn = Self.channel(32)
+        var store = try ChannelStore.load(files: files)
+        try store.add(ChannelRecord(role: .consumer, channel: good), now: 100)
+        try store.add(ChannelRecord(role: .consumer, channel: torn), now: 100)
+        try store.record(voucher: voucher(300, torn), now: 101)
+        let full = ChannelRecordText.encode(try #require(store[torn.id])).count
+        files.tearNextWrite(keeping: full / 2)
+        #expect(throws: ChannelStoreError.self) { try store.persistNow(channel: torn.id, now: 101) }
+        #expect(files[ChannelStore.fileName(torn.id)]?.count == full / 2)
+        // The memory is ahead of the torn file, and says so.
+        #expect(store.dirty == [torn.id])
+        #expect(store.persistedAmount(torn.id) == 0)
+
+        let restarted = try ChannelStore.load(files: files)
+        #expect(restarted.damaged == [ChannelStore.fileName(torn.id)])
+        #expect(Array(restarted.records.keys) == [good.id])
+        #expect(restarted[torn.id] == nil)
+        let snapshot = try ChannelStore.snapshot(files: files)
+        #expect(snapshot.records.map(\.id) == [good.id])
+        #expect(snapshot.damaged == [ChannelStore.fileName(torn.id)])
+    }
+
+    /// Every length a torn write can leave is refused, never loaded as a channel.
+    @Test func everyTornLengthIsRefused() throws {
+        let channel = Self.channel(33)
+        let record = ChannelRecord(role: .provider, channel: channel)
+        let full = ChannelRecordText.encode(record).count
+        for keep in 0..<full {
+            let files = MemoryChannelFiles()
+            var store = try ChannelStore.load(files: files)
+            files.tearNextWrite(keeping: keep)
+            #expect(throws: ChannelStoreError.self) { try store.add(record, now: 10) }
+            let restarted = try ChannelStore.load(files: files)
+            #expect(restarted.records.isEmpty)
+            #expect(restarted.damaged == [ChannelStore.fileName(channel.id)])
+        }
     }
 }

@@ -1,6 +1,7 @@
+import Agent
 import Glibc
 import Testing
-import WireGuard
+import WarrenTestSupport
 @testable import Payment
 
 /// The local ledger's journal: every operation one line, refusals included; a reader that
@@ -14,9 +15,9 @@ import WireGuard
         Voucher(channelID: PaymentFixture.channel().id, cumulativeAmount: amount).sign(with: signer ?? consumer, domain: domain)
     }
 
-    /// A ledger in a fresh directory with the consumer funded and the fixture channel open.
-    func openLedger(_ directory: String) throws -> LocalLedger {
-        let ledger = try LocalLedger(directory: directory, domain: domain)
+    /// A ledger over `files` with the consumer funded and the fixture channel open.
+    func openLedger(_ files: some LedgerFiles) throws -> LocalLedger {
+        let ledger = try LocalLedger(files: files, domain: domain)
         try ledger.fund(consumer.address, amount: 5_000, now: 1)
         try ledger.open(PaymentFixture.channel(deposit: 1_000, expiry: 2_000), now: 1_000)
         return ledger
@@ -32,14 +33,13 @@ import WireGuard
     }
 
     @Test func sameVoucherTwiceGivesTwoClaimLinesWithOneID() throws {
-        let directory = PaymentFixture.temporaryDirectory()
-        defer { ChannelStoreTests.removeStore(directory) }
-        let ledger = try openLedger(directory)
+        let files = MemoryLedgerFiles()
+        let ledger = try openLedger(files)
         let first = try ledger.claim(voucher(400), now: 1_500)
         let second = try ledger.claim(voucher(400), now: 1_501)
         #expect(first.amountPaid == 400 && second.amountPaid == 0)
 
-        let entries = try LedgerJournal.read(directory: directory)
+        let entries = try LedgerJournal.read(files: files)
         #expect(entries.map(\.kind) == [.fund, .open, .claim, .claim])
         let claims = entries.filter { $0.kind == .claim }
         let id = ClaimID(channelID: PaymentFixture.channel().id, cumulativeAmount: 400)
@@ -55,15 +55,14 @@ import WireGuard
             && open.provider == provider.address && open.amount == 1_000 && open.expiry == 2_000)
         #expect(entries[0].address == consumer.address && entries[0].amount == 5_000)
 
-        let text = String(decoding: ChannelStoreTests.fileBytes(Self.journalPath(directory)), as: UTF8.self)
+        let text = String(decoding: files.journal ?? [], as: UTF8.self)
         #expect(text.contains("1500 claim \(id) channel=\(PaymentFixture.channel().id) amount=400 paid=400\n"))
         #expect(text.contains("1501 claim \(id) channel=\(PaymentFixture.channel().id) amount=400 paid=0\n"))
     }
 
     @Test func refusalsAreJournaledWithTheirReason() throws {
-        let directory = PaymentFixture.temporaryDirectory()
-        defer { ChannelStoreTests.removeStore(directory) }
-        let ledger = try openLedger(directory)
+        let files = MemoryLedgerFiles()
+        let ledger = try openLedger(files)
         let id = PaymentFixture.channel().id
         #expect(throws: LedgerError.wrongSigner) { try ledger.claim(voucher(100, signer: provider), now: 1_500) }
         #expect(throws: LedgerError.channelExists(id)) { try ledger.open(PaymentFixture.channel(), now: 1_500) }
@@ -72,7 +71,7 @@ import WireGuard
         #expect(try ledger.reclaim(id, now: 2_000) == 1_000)
         #expect(throws: LedgerError.balanceOverflow) { try ledger.fund(consumer.address, amount: .max, now: 1) }
 
-        let entries = try LedgerJournal.read(directory: directory)
+        let entries = try LedgerJournal.read(files: files)
         #expect(entries.map(\.kind) == [.fund, .open, .claim, .open, .reclaim, .claim, .reclaim, .fund])
         #expect(entries.map(\.refusal) == [nil, nil, "wrongSigner", "channelExists", "notYetExpired", "channelExpired", nil,
                                           "balanceOverflow"])
@@ -84,21 +83,22 @@ import WireGuard
     @Test func tornLastLineIsIgnoredAndCutBeforeTheNextLine() throws {
         let directory = PaymentFixture.temporaryDirectory()
         defer { ChannelStoreTests.removeStore(directory) }
-        let ledger = try openLedger(directory)
+        let files = DiskLedgerFiles(directory: directory)
+        let ledger = try openLedger(files)
         _ = try ledger.claim(voucher(300), now: 1_500)
         let path = Self.journalPath(directory)
-        let whole = try LedgerJournal.read(directory: directory)
+        let whole = try LedgerJournal.read(files: files)
         #expect(whole.count == 3)
 
         // A crash tore the next line after a value that would parse ("paid=12" of "paid=123").
         let id = ClaimID(channelID: PaymentFixture.channel().id, cumulativeAmount: 500)
         Self.append(path, "1600 claim \(id) channel=\(PaymentFixture.channel().id) amount=500 paid=12")
-        #expect(try LedgerJournal.read(directory: directory) == whole)
-        #expect(try LedgerJournal.readAll(directory: directory).skippedLines == 0)
+        #expect(try LedgerJournal.read(files: files) == whole)
+        #expect(try LedgerJournal.readAll(files: files).skippedLines == 0)
 
         // The next append cuts the torn tail instead of gluing its line to it.
         _ = try ledger.claim(voucher(600), now: 1_700)
-        let after = try LedgerJournal.readAll(directory: directory)
+        let after = try LedgerJournal.readAll(files: files)
         #expect(after.skippedLines == 0)
         #expect(Array(after.entries.prefix(3)) == whole)
         #expect(after.entries.count == 4)
@@ -108,13 +108,12 @@ import WireGuard
     }
 
     @Test func everyTruncationReadsAsAPrefix() throws {
-        let directory = PaymentFixture.temporaryDirectory()
-        defer { ChannelStoreTests.removeStore(directory) }
-        let ledger = try openLedger(directory)
+        let files = MemoryLedgerFiles()
+        let ledger = try openLedger(files)
         _ = try ledger.claim(voucher(300), now: 1_500)
         #expect(throws: LedgerError.self) { try ledger.claim(voucher(2_000), now: 1_500) }
         _ = try ledger.reclaim(PaymentFixture.channel().id, now: 2_000)
-        let bytes = ChannelStoreTests.fileBytes(Self.journalPath(directory))
+        let bytes = files.journal ?? []
         let entries = LedgerJournal.parse(bytes).entries
         #expect(entries.count == 5)
         for length in 0...bytes.count {
@@ -158,7 +157,7 @@ import WireGuard
         #expect(contents.entries.allSatisfy { $0.claimID == id && $0.paid == 400 })
 
         // Random bytes and random mixes of journal words: no crash, and nothing unparseable kept.
-        var generator = SeededRandom(seed: 7)
+        var generator = SeededGenerator(seed: 7)
         let words = ["1500", "claim", "claim-refused", "fund", "open", "reclaim", "\(id)", "channel=\(channel)",
                      "amount=400", "paid=400", "reason=x", "refund=1", "\(consumer.address)", "=", " ", "\n"]
         for _ in 0..<2_000 {
@@ -178,32 +177,18 @@ import WireGuard
     @Test func noJournalReadsAsEmptyAndCreatesNothing() throws {
         let directory = PaymentFixture.temporaryDirectory()
         defer { ChannelStoreTests.removeStore(directory) }
-        #expect(try LedgerJournal.read(directory: directory).isEmpty)
-        #expect(try LedgerJournal.read(directory: directory + "/missing").isEmpty)
-        #expect(try LocalLedger.snapshot(directory: directory + "/missing") == nil)
+        #expect(try LedgerJournal.read(files: DiskLedgerFiles(directory: directory)).isEmpty)
+        #expect(try LedgerJournal.read(files: DiskLedgerFiles(directory: directory + "/missing")).isEmpty)
+        #expect(try LocalLedger.snapshot(files: DiskLedgerFiles(directory: directory + "/missing")) == nil)
         #expect(access(directory + "/missing", F_OK) != 0)
         #expect(access(Self.journalPath(directory), F_OK) != 0)
     }
 
     @Test func readOnlySnapshotSeesAnyDomain() throws {
-        let directory = PaymentFixture.temporaryDirectory()
-        defer { ChannelStoreTests.removeStore(directory) }
-        let ledger = try openLedger(directory)
-        let state = try LocalLedger.snapshot(directory: directory)
+        let files = MemoryLedgerFiles()
+        let ledger = try openLedger(files)
+        let state = try LocalLedger.snapshot(files: files)
         #expect(state == (try ledger.snapshot()))
         #expect(state?.domain == domain)
-    }
-}
-
-/// A small deterministic generator (SplitMix64) for the garbage test.
-struct SeededRandom {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }

@@ -1,6 +1,8 @@
+import Agent
 import Dispatch
 import Glibc
 import Testing
+import WarrenTestSupport
 @testable import Payment
 
 /// The local ledger: the contract's rules on `LedgerState`, then the durable, shared file.
@@ -123,26 +125,26 @@ import Testing
     @Test func stateSurvivesReloadFromDisk() throws {
         let directory = PaymentFixture.temporaryDirectory()
         defer { PaymentFixture.removeTree(directory) }
-        let ledger = try LocalLedger(directory: directory, domain: domain)
+        let ledger = try LocalLedger(files: DiskLedgerFiles(directory: directory), domain: domain)
         try ledger.fund(consumer.address, amount: 5_000, now: 1)
         try ledger.open(PaymentFixture.channel(), now: 1_000)
         let receipt = try ledger.claim(voucher(400), now: 1_500)
 
         // A new instance, as after a restart, reads the same state.
-        let reopened = try LocalLedger(directory: directory, domain: domain)
+        let reopened = try LocalLedger(files: DiskLedgerFiles(directory: directory), domain: domain)
         #expect(try reopened.balance(of: provider.address) == 400)
         #expect(try reopened.balance(of: consumer.address) == 4_000)
         #expect(try reopened.claimState(receipt.id) == .confirmed(receipt))
         #expect(try reopened.channel(PaymentFixture.channel().id)?.claimed == 400)
         #expect(try reopened.claim(voucher(400), now: 1_600).amountPaid == 0)
         #expect(try reopened.reclaim(PaymentFixture.channel().id, now: 2_000) == 600)
-        #expect(throws: LedgerError.domainMismatch) { try LocalLedger(directory: directory, domain: LocalLedger.defaultDomain) }
+        #expect(throws: LedgerError.domainMismatch) { try LocalLedger(files: DiskLedgerFiles(directory: directory), domain: LocalLedger.defaultDomain) }
     }
 
     @Test func tornFileOnDiskIsRefused() throws {
         let directory = PaymentFixture.temporaryDirectory()
         defer { PaymentFixture.removeTree(directory) }
-        let ledger = try LocalLedger(directory: directory, domain: domain)
+        let ledger = try LocalLedger(files: DiskLedgerFiles(directory: directory), domain: domain)
         try ledger.fund(consumer.address, amount: 5_000, now: 1)
         let path = directory + "/ledger.state"
         let fd = open(path, O_WRONLY)
@@ -156,12 +158,46 @@ import Testing
     @Test func concurrentWritersAreSerialised() throws {
         let directory = PaymentFixture.temporaryDirectory()
         defer { PaymentFixture.removeTree(directory) }
-        let ledger = try LocalLedger(directory: directory, domain: domain)
+        let ledger = try LocalLedger(files: DiskLedgerFiles(directory: directory), domain: domain)
         let address = consumer.address
         // flock excludes across open file descriptions, so threads here behave like agents.
         DispatchQueue.concurrentPerform(iterations: 8) { _ in
             for _ in 0..<10 { try? ledger.fund(address, amount: 1, now: 1) }
         }
         #expect(try ledger.balance(of: address) == 80)
+    }
+
+    // MARK: Over the in-memory files: torn writes
+
+    /// A state write torn by a power cut: the ledger after the restart refuses the state
+    /// (checksum) rather than read a part of it, and changes nothing.
+    @Test func tornStateWriteIsRefusedAfterRestart() throws {
+        let files = MemoryLedgerFiles()
+        let ledger = try LocalLedger(files: files, domain: domain)
+        try ledger.fund(consumer.address, amount: 5_000, now: 1)
+        let whole = try #require(files.state)
+        files.tearNextStateWrite(keeping: whole.count / 2)
+        #expect(throws: LedgerError.self) { try ledger.fund(consumer.address, amount: 1, now: 2) }
+        #expect(files.state?.count == whole.count / 2)
+        #expect(throws: LedgerError.self) { try LocalLedger(files: files, domain: domain) }
+        #expect(throws: LedgerError.self) { try ledger.balance(of: consumer.address) }
+        #expect(throws: LedgerError.self) { try LocalLedger.snapshot(files: files) }
+    }
+
+    /// A journal line torn by a power cut is not read, and the next operation's line is not
+    /// glued to it: the append cuts the torn tail first.
+    @Test func tornJournalAppendIsCutByTheNextOne() throws {
+        let files = MemoryLedgerFiles()
+        let ledger = try LocalLedger(files: files, domain: domain)
+        try ledger.fund(consumer.address, amount: 5_000, now: 1)
+        files.tearNextJournalAppend(keeping: 20)
+        #expect(throws: LedgerError.self) { try ledger.fund(consumer.address, amount: 7, now: 2) }
+        // The state took effect; the journal shows one whole line and a torn one.
+        #expect(try ledger.balance(of: consumer.address) == 5_007)
+        #expect(try LedgerJournal.readAll(files: files).entries.count == 1)
+        try ledger.fund(consumer.address, amount: 3, now: 3)
+        let after = try LedgerJournal.readAll(files: files)
+        #expect(after.skippedLines == 0)
+        #expect(after.entries.map(\.amount) == [5_000, 3])
     }
 }

@@ -1,6 +1,6 @@
 import Glibc
 import Testing
-import WireGuard
+import WarrenCrypto
 @testable import Payment
 
 /// Keys, addresses and a domain shared by the payment tests.
@@ -36,7 +36,8 @@ enum PaymentFixture {
         } catch { fatalError("fixture channel: \(error)") }
     }
 
-    /// A fresh empty directory under /tmp, removed by the caller with `removeTree`.
+    /// A fresh empty directory under /tmp, removed by the caller with `removeTree`: for the
+    /// tests of the disk files only (the others use WarrenTestSupport's memory files).
     static func temporaryDirectory() -> String {
         var template = Array("/tmp/warren-payment-XXXXXX".utf8CString)
         guard let made = mkdtemp(&template) else { fatalError("mkdtemp failed") }

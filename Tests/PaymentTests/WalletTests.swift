@@ -1,5 +1,5 @@
 import Testing
-import WireGuard
+import WarrenCrypto
 @testable import Payment
 
 /// Wallet keys, Ethereum addresses (EIP-55) and secp256k1 signatures.

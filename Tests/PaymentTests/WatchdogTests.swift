@@ -1,5 +1,6 @@
 import Glibc
 import Testing
+import WarrenTestSupport
 @testable import Payment
 
 /// A backend that refuses or delays: counts submissions and answers with a set state.
@@ -101,14 +102,10 @@ final class ScriptedSettlement: Settlement {
     }
 
     @Test func consumerChannelNeverOpenedIsSettledAsNothingToReclaim() throws {
-        let storeDirectory = PaymentFixture.temporaryDirectory()
-        let ledgerDirectory = PaymentFixture.temporaryDirectory()
-        defer {
-            ChannelStoreTests.removeStore(storeDirectory)
-            PaymentFixture.removeTree(ledgerDirectory)
-        }
-        let ledger = try LocalLedger(directory: ledgerDirectory, domain: domain)
-        var store = try ChannelStore.load(directory: storeDirectory)
+        let storeFiles = MemoryChannelFiles()
+        let ledgerFiles = MemoryLedgerFiles()
+        let ledger = try LocalLedger(files: ledgerFiles, domain: domain)
+        var store = try ChannelStore.load(files: storeFiles)
         // Added, then the power went before the deposit was opened on the ledger.
         try store.add(ChannelRecord(role: .consumer, channel: ChannelStoreTests.channel(44)), now: 1_000)
         let report = try WatchdogRunner.run(store: &store, settlement: ledger, now: 2_000, policy: policy)
@@ -117,9 +114,8 @@ final class ScriptedSettlement: Settlement {
     }
 
     @Test func pendingBackendGetsOneSubmissionAndBackoff() throws {
-        let directory = PaymentFixture.temporaryDirectory()
-        defer { ChannelStoreTests.removeStore(directory) }
-        var store = try ChannelStore.load(directory: directory)
+        let files = MemoryChannelFiles()
+        var store = try ChannelStore.load(files: files)
         let record = try providerRecord(best: 500, ended: 1_100)
         try store.add(record, now: 1_100)
 
@@ -135,17 +131,16 @@ final class ScriptedSettlement: Settlement {
         #expect(claim.nextRetry == 1_355 + 160)
         #expect(!claim.confirmed)
         // The tracked claim is on disk.
-        #expect(try ChannelStore.load(directory: directory)[record.id]?.claims == [claim])
+        #expect(try ChannelStore.load(files: files)[record.id]?.claims == [claim])
     }
 
     @Test func failedSubmissionIsRetriedWithBackoff() throws {
-        let directory = PaymentFixture.temporaryDirectory()
-        defer { ChannelStoreTests.removeStore(directory) }
-        var store = try ChannelStore.load(directory: directory)
+        let files = MemoryChannelFiles()
+        var store = try ChannelStore.load(files: files)
         let record = try providerRecord(best: 500, ended: 1_100)
         try store.add(record, now: 1_100)
         let backend = ScriptedSettlement()
-        backend.claimError = .storage(call: "test", errno: EIO)
+        backend.claimError = .storage(StorageFailure(call: "test", errno: EIO, description: "test"))
         var submittedAt: [UInt64] = []
         for now in UInt64(1_200)...1_260 {
             let before = backend.claimCalls.count
@@ -160,20 +155,16 @@ final class ScriptedSettlement: Settlement {
     }
 
     @Test func channelEndedWhileTheBoxWasOffIsClaimedOnFirstRun() throws {
-        let storeDirectory = PaymentFixture.temporaryDirectory()
-        let ledgerDirectory = PaymentFixture.temporaryDirectory()
-        defer {
-            ChannelStoreTests.removeStore(storeDirectory)
-            PaymentFixture.removeTree(ledgerDirectory)
-        }
-        let ledger = try LocalLedger(directory: ledgerDirectory, domain: domain)
+        let storeFiles = MemoryChannelFiles()
+        let ledgerFiles = MemoryLedgerFiles()
+        let ledger = try LocalLedger(files: ledgerFiles, domain: domain)
         try ledger.fund(consumer.address, amount: 5_000, now: 1)
         let ended = ChannelStoreTests.channel(41), cut = ChannelStoreTests.channel(42)
         try ledger.open(ended, now: 1_000)
         try ledger.open(cut, now: 1_000)
         do {
             // Before the power cut: one session ended (recorded), one was running when the power went.
-            var store = try ChannelStore.load(directory: storeDirectory)
+            var store = try ChannelStore.load(files: storeFiles)
             try store.add(ChannelRecord(role: .provider, channel: ended), now: 1_000)
             try store.add(ChannelRecord(role: .provider, channel: cut), now: 1_000)
             try store.record(voucher: voucher(400, ended), now: 1_010)
@@ -182,7 +173,7 @@ final class ScriptedSettlement: Settlement {
             try store.persistIfDue(now: 1_020)
         }
         // The box comes back at 1500: load, end sessions that died with it, run.
-        var store = try ChannelStore.load(directory: storeDirectory)
+        var store = try ChannelStore.load(files: storeFiles)
         #expect(store.damaged.isEmpty)
         store.endSessionsLeftOpen(now: 1_500)
         let report = try WatchdogRunner.run(store: &store, settlement: ledger, now: 1_500, policy: policy)
@@ -191,7 +182,7 @@ final class ScriptedSettlement: Settlement {
                                           ClaimID(channelID: cut.id, cumulativeAmount: 350)])
         #expect(try ledger.balance(of: provider.address) == 750)
         // Confirmed and durable: a restart does not claim again.
-        var again = try ChannelStore.load(directory: storeDirectory)
+        var again = try ChannelStore.load(files: storeFiles)
         #expect(again[ended.id]?.claimed == 400)
         #expect(again[ended.id]?.claims.map(\.confirmed) == [true])
         let second = try WatchdogRunner.run(store: &again, settlement: ledger, now: 1_600, policy: policy)
@@ -200,22 +191,17 @@ final class ScriptedSettlement: Settlement {
     }
 
     @Test func consumerReclaimsAfterExpiryAndTheLedgerAddsUp() throws {
-        let consumerDirectory = PaymentFixture.temporaryDirectory()
-        let providerDirectory = PaymentFixture.temporaryDirectory()
-        let ledgerDirectory = PaymentFixture.temporaryDirectory()
-        defer {
-            ChannelStoreTests.removeStore(consumerDirectory)
-            ChannelStoreTests.removeStore(providerDirectory)
-            PaymentFixture.removeTree(ledgerDirectory)
-        }
-        let ledger = try LocalLedger(directory: ledgerDirectory, domain: domain)
+        let consumerFiles = MemoryChannelFiles()
+        let providerFiles = MemoryChannelFiles()
+        let ledgerFiles = MemoryLedgerFiles()
+        let ledger = try LocalLedger(files: ledgerFiles, domain: domain)
         try ledger.fund(consumer.address, amount: 5_000, now: 1)
         let channel = ChannelStoreTests.channel(43, deposit: 1_000, expiry: 2_000)
 
-        var consumerStore = try ChannelStore.load(directory: consumerDirectory)
+        var consumerStore = try ChannelStore.load(files: consumerFiles)
         try consumerStore.add(ChannelRecord(role: .consumer, channel: channel, dailyCap: 800), now: 1_000)
         try ledger.open(channel, now: 1_000)
-        var providerStore = try ChannelStore.load(directory: providerDirectory)
+        var providerStore = try ChannelStore.load(files: providerFiles)
         try providerStore.add(ChannelRecord(role: .provider, channel: channel), now: 1_000)
 
         // The session: the consumer persists each voucher before it leaves; the provider
@@ -239,9 +225,9 @@ final class ScriptedSettlement: Settlement {
         let reclaim = try WatchdogRunner.run(store: &consumerStore, settlement: ledger, now: 2_000, policy: policy)
         #expect(reclaim.actions == [.reclaim(channel.id)])
         #expect(reclaim.refunds == [channel.id: 600])
-        #expect(try ChannelStore.load(directory: consumerDirectory)[channel.id]?.reclaimed == true)
+        #expect(try ChannelStore.load(files: consumerFiles)[channel.id]?.reclaimed == true)
         // Once only, also across a restart.
-        var reloaded = try ChannelStore.load(directory: consumerDirectory)
+        var reloaded = try ChannelStore.load(files: consumerFiles)
         #expect(try WatchdogRunner.run(store: &reloaded, settlement: ledger, now: 2_100, policy: policy).actions.isEmpty)
         #expect(try WatchdogRunner.run(store: &providerStore, settlement: ledger, now: 2_100, policy: policy).actions.isEmpty)
 

@@ -1,4 +1,3 @@
-import Payment
 import WarrenCrypto
 import WireGuard
 @testable import Session
@@ -22,10 +21,8 @@ enum Fixture {
         return identity
     }
 
-    static var channel: ChannelID {
-        guard let channel = ChannelID(bytes: channelBytes) else { fatalError("fixture channel rejected") }
-        return channel
-    }
+    /// The payment channel the pinned request names (its 32 id bytes, as on the wire).
+    static var channel: [UInt8] { channelBytes }
 
     /// The pinned request: the consumer's first request to the provider, fresh entropy stream.
     static func request(entropy: EntropySource = SeededEntropy(seed: entropySeed), now: Now = now,

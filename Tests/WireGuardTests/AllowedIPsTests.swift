@@ -1,4 +1,5 @@
 import Testing
+import WarrenTestSupport
 @testable import WireGuard
 
 /// Cryptokey routing (paper, section 2): the most specific prefix wins, one owner per prefix.

@@ -1,4 +1,5 @@
 import Testing
+import WarrenTestSupport
 @testable import WireGuard
 
 /// The transport counter window (paper, section 5.4.6; RFC 6479): no duplicate, nothing

@@ -1,4 +1,5 @@
 import Session
+import WarrenCrypto
 import WireGuard
 
 /// The node's Ed25519 identity in the state directory (`identity`, mode 0600),

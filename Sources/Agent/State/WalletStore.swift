@@ -1,4 +1,5 @@
 import Payment
+import WarrenCrypto
 import WireGuard
 
 /// The node's secp256k1 payment key in the state directory (`wallet`, mode 0600),

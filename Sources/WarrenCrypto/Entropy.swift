@@ -1,6 +1,5 @@
-import WarrenCrypto
-
-/// Where the core gets randomness: ephemeral keys, session indices, jitter, cookie secrets.
+/// Where the pure layers get randomness: ephemeral keys, session indices, jitter, cookie
+/// secrets, wallet keys.
 ///
 /// Passed in (like time) so tests can replay a handshake byte for byte.
 public protocol EntropySource: AnyObject {
@@ -8,11 +7,13 @@ public protocol EntropySource: AnyObject {
 }
 
 extension EntropySource {
-    func uint32() -> UInt32 {
+    /// Four bytes, big-endian.
+    public func uint32() -> UInt32 {
         bytes(4).reduce(0) { $0 << 8 | UInt32($1) }
     }
 
-    func privateKey() -> [UInt8] {
+    /// A clamped X25519 private key.
+    public func privateKey() -> [UInt8] {
         var key = bytes(32)
         Curve25519.clamp(&key)
         return key
