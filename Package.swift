@@ -37,6 +37,8 @@ let package = Package(
 
         // Thin typed wrappers over Linux.
         .target(name: "LinuxPlatform", dependencies: ["CLinuxShim", "CNetlink"]),
+        // In-memory packet device and sockets behind LinuxPlatform's protocols; tests only.
+        .target(name: "PlatformFakes", dependencies: ["LinuxPlatform"]),
 
         // The agent: config, data-plane threads, control socket.
         .target(name: "Agent", dependencies: ["WireGuard", "WarrenCrypto", "LinuxPlatform", "Session", "Policy", "Payment"]),
@@ -51,7 +53,7 @@ let package = Package(
 
         .testTarget(name: "WarrenCryptoTests", dependencies: ["WarrenCrypto", "CSodium"]),
         .testTarget(name: "WireGuardTests", dependencies: ["WireGuard", "WarrenCrypto"]),
-        .testTarget(name: "AgentTests", dependencies: ["Agent", "WireGuard"]),
+        .testTarget(name: "AgentTests", dependencies: ["Agent", "WireGuard", "LinuxPlatform", "PlatformFakes", "Session"]),
         .testTarget(name: "SessionTests", dependencies: ["Session", "WireGuard", "WarrenCrypto", "Payment"]),
         .testTarget(name: "PolicyTests", dependencies: ["Policy", "WireGuard"]),
         .testTarget(name: "PaymentTests", dependencies: ["Payment", "WireGuard", "WarrenCrypto"]),
