@@ -40,6 +40,8 @@ let package = Package(
 
         // Thin typed wrappers over Linux.
         .target(name: "LinuxPlatform", dependencies: ["CLinuxShim", "CNetlink"]),
+        // In-memory packet device and sockets behind LinuxPlatform's protocols; tests only.
+        .target(name: "PlatformFakes", dependencies: ["LinuxPlatform"]),
 
         // The agent: config, data-plane threads, control socket.
         .target(name: "Agent", dependencies: ["Configuration", "WireGuard", "WarrenCrypto", "LinuxPlatform", "Session", "Policy", "Payment"]),
@@ -57,7 +59,7 @@ let package = Package(
 
         .testTarget(name: "WarrenCryptoTests", dependencies: ["WarrenCrypto", "CSodium"]),
         .testTarget(name: "WireGuardTests", dependencies: ["WireGuard", "WarrenCrypto", "WarrenTestSupport"]),
-        .testTarget(name: "AgentTests", dependencies: ["Agent", "Configuration", "WireGuard", "WarrenTestSupport"]),
+        .testTarget(name: "AgentTests", dependencies: ["Agent", "Configuration", "WireGuard", "LinuxPlatform", "PlatformFakes", "Session", "WarrenTestSupport"]),
         .testTarget(name: "SessionTests", dependencies: ["Session", "WireGuard", "WarrenCrypto"]),
         .testTarget(name: "PolicyTests", dependencies: ["Policy", "WireGuard", "WarrenTestSupport"]),
         // Agent for its disk adapters (DiskChannelFiles, DiskLedgerFiles): the disk tests prove them.

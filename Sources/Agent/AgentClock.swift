@@ -1,8 +1,21 @@
 import Glibc
 import WireGuard
 
-/// Reads the two clocks the protocol core is given: monotonic for timers, wall for TAI64N and display.
-enum AgentClock {
+/// Where the agent reads the two clocks the protocol core is given: monotonic for timers,
+/// wall for TAI64N and display. Injected as one value (a test gives a virtual one); the
+/// static `AgentClock.now()` reads the system clocks directly for code not yet given a clock.
+struct AgentClock: Sendable {
+    private let read: @Sendable () -> Now
+
+    init(reading read: @escaping @Sendable () -> Now) {
+        self.read = read
+    }
+
+    func now() -> Now { read() }
+
+    /// The system clocks.
+    static let system = AgentClock(reading: { AgentClock.now() })
+
     static func now() -> Now {
         var mono = timespec(), wall = timespec()
         clock_gettime(CLOCK_MONOTONIC, &mono)

@@ -52,29 +52,20 @@ final class DNSForwarder: @unchecked Sendable {
     /// Serves the bound sockets, one thread each.
     func start() throws(PlatformError) {
         for socket in sockets {
-            pthread_detach(try startThread(name: "warren-dns") { [self] in serve(socket) })
-        }
-        let shown = listeners.map { $0.address.isV4 ? "\($0.address):\($0.port)" : "[\($0.address)]:\($0.port)" }
-        log.info("DNS forwarder on \(shown.joined(separator: ", ")) (port 53 of the tunnel addresses is redirected there) → upstream \(upstream)")
-    }
-
-    private func serve(_ socket: UDPSocket) {
-        var batch = ReceiveBatch(count: 8, bufferSize: DNSMessage.maximumSize, headroom: 0)
-        while true {
-            let count: Int
-            do { count = try socket.receive(into: &batch) } catch {
-                log.limited("dns-receive", "\(error)")
-                usleep(100_000)
-                continue
-            }
-            for i in 0..<count where !batch.isTruncated(i) {
-                let query = Array(batch.buffer(i)[0..<batch.length(i)])
-                let source = batch.source(i)
-                if let reply = answer(query, from: Endpoint(source)) {
-                    reply.withUnsafeBytes { try? socket.send($0, to: source) }
+            let loop = DatagramLoop(threadName: "warren-dns", batchCount: 8, bufferSize: DNSMessage.maximumSize, errorKey: "dns-receive",
+                                    errorPrefix: "", pauseAfterErrorMicroseconds: 100_000, log: log)
+            try loop.start(socket: socket) { [self] batch, count in
+                for i in 0..<count where !batch.isTruncated(i) {
+                    let query = Array(batch.buffer(i)[0..<batch.length(i)])
+                    let source = batch.source(i)
+                    if let reply = answer(query, from: Endpoint(source)) {
+                        reply.withUnsafeBytes { try? socket.send($0, to: source) }
+                    }
                 }
             }
         }
+        let shown = listeners.map { $0.address.isV4 ? "\($0.address):\($0.port)" : "[\($0.address)]:\($0.port)" }
+        log.info("DNS forwarder on \(shown.joined(separator: ", ")) (port 53 of the tunnel addresses is redirected there) → upstream \(upstream)")
     }
 
     func answer(_ bytes: [UInt8], from source: Endpoint) -> [UInt8]? {

@@ -61,7 +61,7 @@ enum ExitSession {
 
 /// Keeps the consumer's session: notices when the provider lost it (it restarted, or ended
 /// the session: it answers none of our handshakes), asks for a new one on the socket the data
-/// plane owns (answers reach `offer` through the data plane's session handler), and goes on
+/// plane owns (answers reach `offer` through `ConsumerRole`), and goes on
 /// when the new grant keeps our addresses and payment terms. Otherwise it records why and
 /// stops the agent (exit 4), so the service manager (Restart=always) starts afresh; a
 /// gateway's kill switch keeps the LAN closed meanwhile.
@@ -74,18 +74,16 @@ final class ExitSessionKeeper: @unchecked Sendable {
     let identity: NodeIdentity
     let opened: ExitSession.Opened
     let providerKey: [UInt8]
-    let plane: DataPlane
     let payment: ConsumerPayment?
     let log: EventLog
     private let request = Mutex<(secret: SessionRequestSecret?, answer: SessionAnswer?)>((nil, nil))
     private let state: Mutex<(grant: SessionGrant, renewing: Bool, quietUntil: UInt64, lost: String?)>
 
-    init(identity: NodeIdentity, opened: ExitSession.Opened, providerKey: [UInt8], plane: DataPlane,
+    init(identity: NodeIdentity, opened: ExitSession.Opened, providerKey: [UInt8],
          payment: ConsumerPayment?, log: EventLog) {
         self.identity = identity
         self.opened = opened
         self.providerKey = providerKey
-        self.plane = plane
         self.payment = payment
         self.log = log
         state = Mutex((opened.grant, false, 0, nil))
@@ -96,7 +94,7 @@ final class ExitSessionKeeper: @unchecked Sendable {
     /// Why the session was lost for good; nil while it holds.
     var lostReason: String? { state.withLock { $0.lost } }
 
-    /// A type 5–7 datagram from the data plane: keeps the answer to the request in flight.
+    /// A session-protocol datagram from the data plane: keeps the answer to the request in flight.
     func offer(_ message: UnsafeRawBufferPointer, from source: Endpoint) -> [Datagram] {
         guard message.first == SessionMessageType.response.rawValue, source == opened.endpoint else { return [] }
         request.withLock { request in
@@ -107,8 +105,9 @@ final class ExitSessionKeeper: @unchecked Sendable {
         return []
     }
 
-    /// Once a second: starts a renewal (on its own thread) when the provider stopped answering.
-    func housekeeping(now: Now) {
+    /// Once a second: starts a renewal (on its own thread, sending through `plane`) when the
+    /// provider stopped answering.
+    func housekeeping(now: Now, plane: DataPlane) {
         let retries = plane.tunnel.withLock { $0.peer(publicKey: providerKey)?.unansweredHandshakeRetries ?? 0 }
         guard retries >= Self.lostSessionRetries else { return }
         let start = state.withLock { state -> Bool in
@@ -118,14 +117,14 @@ final class ExitSessionKeeper: @unchecked Sendable {
         }
         guard start else { return }
         log.warning("the provider has not answered \(retries + 1) handshake initiations (it restarted or ended the session): asking for a new session")
-        do { pthread_detach(try startThread(name: "warren-renew") { [self] in conclude(renew()) }) } catch {
+        do { pthread_detach(try startThread(name: "warren-renew") { [self] in conclude(renew(through: plane)) }) } catch {
             conclude(nil)
         }
     }
 
     /// Sends requests (waiting 1, 2, … s for each answer) until one is answered; nil when
     /// none is. Every wait is bounded: at most `ExitSession.attempts` requests.
-    private func renew() -> SessionAnswer? {
+    private func renew(through plane: DataPlane) -> SessionAnswer? {
         for attempt in 1...ExitSession.attempts {
             guard let sealed = try? SessionRequest.seal(identity: identity, provider: opened.provider.identity, maxPrices: opened.maxPrices,
                                                         channel: nil, now: AgentClock.now(), entropy: SystemEntropy()) else { return nil }

@@ -319,10 +319,10 @@ final class ProviderService: @unchecked Sendable {
         }
     }
 
-    /// Decides one packet toward a consumer (the tunnel's send gate): only billing can hold
-    /// it back. Runs under the tunnel's lock: the common case touches only the peer's gate;
-    /// crossing the allowance takes the provider's lock (order: tunnel, then provider).
-    func admitToConsumer(_ peer: Peer, packet: UnsafeRawBufferPointer) -> Bool {
+    /// Decides one packet toward a consumer (the role's `admitOutbound`): only billing can
+    /// hold it back. Runs under the tunnel's lock: the common case touches only the peer's
+    /// gate; crossing the allowance takes the provider's lock (order: tunnel, then provider).
+    func admitToConsumer(_ peer: Peer, packet: UnsafeRawBufferPointer, now: Now) -> Bool {
         guard let gate = peer.attachment as? BillingGate else { return true }
         let isPayment = PaymentPort.matches(packet, destination: false, addresses: providerAddressList)
         switch gate.admit(bytes: packet.count, fromConsumer: false, isPayment: isPayment) {
@@ -331,7 +331,7 @@ final class ProviderService: @unchecked Sendable {
         case .recheck:
             return state.withLock { state in
                 guard var session = state.sessions[peer.publicKey], session.account?.gate === gate else { return false }
-                let admitted = admitBilled(&session, bytes: packet.count, fromConsumer: false, now: AgentClock.now())
+                let admitted = admitBilled(&session, bytes: packet.count, fromConsumer: false, now: now)
                 state.sessions[peer.publicKey] = session
                 return admitted
             }

@@ -5,6 +5,7 @@ import Payment
 import Policy
 import Session
 import Synchronization
+import WarrenCrypto
 import WireGuard
 
 /// Where an agent keeps its files; one agent per interface.
@@ -309,7 +310,7 @@ public final class TunnelAgent {
 
         let peers = try resolvePeers()
         let mtu = config.interface.mtu ?? 1420
-        let tunnel = Tunnel(privateKey: config.interface.privateKey, mtu: mtu)
+        let tunnel = Tunnel(privateKey: config.interface.privateKey, mtu: mtu, entropy: SystemEntropy())
         if let rekey = environment.rekeyAfterTime { tunnel.rekeyAfterTime = rekey }
         for (peer, endpoint) in peers {
             tunnel.addPeer(publicKey: peer.publicKey, presharedKey: peer.presharedKey, endpoint: endpoint,
@@ -331,14 +332,19 @@ public final class TunnelAgent {
         }
         if let provider { try startProvider(provider, journal: journal) }
 
-        let plane = DataPlane(tunnel: tunnel, tun: tun, socket: socket, log: log, forcedUnderLoad: environment.underLoad)
+        var keeper: ExitSessionKeeper?
+        if let exitSession, let identity, let providerKey = config.peers.last?.publicKey {
+            keeper = ExitSessionKeeper(identity: identity, opened: exitSession, providerKey: providerKey, payment: payment, log: log)
+        }
+        let role: any DataPlaneRole
+        if let provider { role = ProviderRole(service: provider) }
+        else if let keeper { role = ConsumerRole(keeper: keeper) }
+        else if gateway != nil { role = GatewayRole() }
+        else { role = PlainTunnelRole() }
+        let plane = DataPlane(tunnel: tunnel, device: tun, socket: socket, role: role, log: log, forcedUnderLoad: environment.underLoad)
         if let provider {
             provider.plane = plane
-            plane.sessionHandler = { [provider] message, source, now in provider.handle(message, from: source, now: now) }
-            plane.inboundFilter = { [provider] peer, packet, now in provider.admitFromConsumer(peer, packet: packet, now: now) }
-            plane.housekeeping = { [provider] now in provider.housekeeping(now: now) }
             if let billing = provider.billing {
-                plane.tunnel.withLock { $0.sendGate = { [provider] peer, packet in provider.admitToConsumer(peer, packet: packet) } }
                 do {
                     try billing.startSockets(addresses: provider.providerAddresses.map(\.address)) { [provider] bytes, source in
                         provider.handlePayment(bytes, from: source)
@@ -363,14 +369,6 @@ public final class TunnelAgent {
             do { try payment.start(tunnelAddress: own, providerAddress: paymentTarget) } catch {
                 throw .platform(step: "opening the payment port \(PaymentPort.number) on \(own)", error)
             }
-        }
-        var keeper: ExitSessionKeeper?
-        if let exitSession, let identity, let providerKey = config.peers.last?.publicKey {
-            let sessionKeeper = ExitSessionKeeper(identity: identity, opened: exitSession, providerKey: providerKey, plane: plane,
-                                                  payment: payment, log: log)
-            plane.sessionHandler = { [sessionKeeper] message, source, _ in sessionKeeper.offer(message, from: source) }
-            plane.housekeeping = { [sessionKeeper] now in sessionKeeper.housekeeping(now: now) }
-            keeper = sessionKeeper
         }
         let socketPath = AgentOptions.controlSocketPath(runDirectory: options.runDirectory, interface: tun.name)
         let control: ControlSocketListener

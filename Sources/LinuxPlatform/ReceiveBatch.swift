@@ -80,8 +80,23 @@ public struct ReceiveBatch: ~Copyable, @unchecked Sendable {
             ?? SocketAddress(storage: sockaddr_in6())
     }
 
-    /// Restores the per-call fields the kernel overwrites.
-    mutating func prepareForReceive() {
+    /// Puts a datagram into slot `i` as a receive would (cut to `bufferSize`, marked truncated
+    /// then), for a socket that is not the kernel's, e.g. an in-memory one in tests.
+    public mutating func store(_ bytes: UnsafeRawBufferPointer, from source: SocketAddress, at i: Int) {
+        precondition(i >= 0 && i < count, "ReceiveBatch index out of range")
+        let kept = min(bytes.count, bufferSize)
+        if kept > 0, let start = bytes.baseAddress {
+            buffer(i).baseAddress!.copyMemory(from: start, byteCount: kept)
+        }
+        messages[i].msg_len = UInt32(kept)
+        messages[i].msg_hdr.msg_flags = bytes.count > bufferSize ? Int32(MSG_TRUNC) : 0
+        UnsafeMutableRawPointer(sources + i).storeBytes(of: source.storage, as: sockaddr_in6.self)
+        messages[i].msg_hdr.msg_namelen = socklen_t(MemoryLayout<sockaddr_in6>.size)
+        received = max(received, i + 1)
+    }
+
+    /// Restores the per-call fields the kernel overwrites (a receive does this itself).
+    public mutating func prepareForReceive() {
         let nameLength = socklen_t(MemoryLayout<sockaddr_storage>.size)
         for i in 0..<count {
             messages[i].msg_hdr.msg_namelen = nameLength

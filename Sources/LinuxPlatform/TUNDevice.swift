@@ -73,6 +73,15 @@ public final class TUNDevice: @unchecked Sendable {
         }
     }
 
+    /// Writes each packet with its own write(2) (a TUN device without offloads takes one per call).
+    public func write(_ packets: UnsafeBufferPointer<UnsafeRawBufferPointer>) -> BatchOutcome {
+        var outcome = BatchOutcome()
+        for packet in packets {
+            do { try write(packet) } catch { outcome.record(error) }
+        }
+        return outcome
+    }
+
     /// Closes the descriptor once; a non-persistent interface disappears with it.
     public func close() {
         if closed.exchange(true, ordering: .acquiringAndReleasing) == false {
@@ -131,6 +140,19 @@ public final class TUNDevice: @unchecked Sendable {
             message = "creating TUN device \(shown) failed: " + (PlatformError.commonAdvice(for: code) ?? "check dmesg for the kernel's reason")
         }
         return PlatformError(call: "ioctl(TUNSETIFF)", errno: code, message: message)
+    }
+}
+
+extension TUNDevice: PacketDevice {
+    /// A TUN device without offloads gives one packet per read(2).
+    public var batchSize: Int { 1 }
+
+    /// Reads one packet into slot 0, blocking until there is one.
+    public func read(into batch: inout PacketBatch) throws(PlatformError) -> Int {
+        let length = try read(into: batch.buffer(0))
+        guard length > 0 else { return 0 }
+        batch.setLength(length, at: 0)
+        return 1
     }
 }
 

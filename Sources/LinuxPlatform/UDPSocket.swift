@@ -5,7 +5,9 @@ import Synchronization
 /// The agent's UDP socket: bound to [::]:port with IPV6_V6ONLY off so one
 /// socket carries IPv4 and IPv6 peers (an AF_INET socket when the host has no
 /// IPv6), blocking, with batched receive for the data-plane thread.
-public final class UDPSocket: @unchecked Sendable {
+public final class UDPSocket: DatagramSocket, @unchecked Sendable {
+    /// Datagrams one recvmmsg(2) of the data plane asks for.
+    public let batchSize = 32
     public let fileDescriptor: Int32
     /// AF_INET6 normally; AF_INET when IPv6 is unavailable.
     public let family: Int32
@@ -198,6 +200,11 @@ public final class UDPSocket: @unchecked Sendable {
                 call: "recvmmsg", errno: code,
                 message: "receiving on UDP port \(localPort) failed: " + (PlatformError.commonAdvice(for: code) ?? "the socket is unusable; recreate it"))
         }
+    }
+
+    /// Sends each datagram with its own sendto(2); one that fails does not stop the others.
+    public func send(_ datagrams: UnsafeBufferPointer<OutgoingDatagram>) -> BatchOutcome {
+        sendEach(datagrams)
     }
 
     /// Stops the socket: wakes a blocked `receive` (which returns 0) and

@@ -20,6 +20,8 @@ public struct InnerPacketHeader: Sendable, Equatable {
     public var destination: IPAddress
     /// The upper-layer protocol (IPv4 protocol field, or the last IPv6 next-header value seen).
     public var transport: UInt8
+    /// The TCP or UDP source port, when visible.
+    public var sourcePort: UInt16?
     /// The TCP or UDP destination port, when visible.
     public var destinationPort: UInt16?
     /// True for an IPv4 or IPv6 fragment other than the first.
@@ -27,11 +29,12 @@ public struct InnerPacketHeader: Sendable, Equatable {
     /// The packet's length according to its own header (the buffer may hold padding after it).
     public var length: Int
 
-    public init(source: IPAddress, destination: IPAddress, transport: UInt8, destinationPort: UInt16?,
+    public init(source: IPAddress, destination: IPAddress, transport: UInt8, sourcePort: UInt16? = nil, destinationPort: UInt16?,
                 isLaterFragment: Bool, length: Int) {
         self.source = source
         self.destination = destination
         self.transport = transport
+        self.sourcePort = sourcePort
         self.destinationPort = destinationPort
         self.isLaterFragment = isLaterFragment
         self.length = length
@@ -65,16 +68,16 @@ public struct InnerPacketHeader: Sendable, Equatable {
         guard headerLength >= 20, totalLength >= headerLength, totalLength <= packet.count else { return nil }
         let fragmentOffset = InnerPacketHeader.readU16(packet, at: 6) & 0x1fff     // in units of 8 bytes
         let transport = packet[9]
-        var port: UInt16?
+        var ports: (source: UInt16, destination: UInt16)?
         if fragmentOffset != 0 {
             if transport == InnerPacketHeader.tcp && fragmentOffset == 1 { return nil }
         } else if transport == InnerPacketHeader.tcp || transport == InnerPacketHeader.udp {
-            guard let visible = InnerPacketHeader.port(packet, transportAt: headerLength, end: totalLength, transport: transport) else { return nil }
-            port = visible
+            guard let visible = InnerPacketHeader.ports(packet, transportAt: headerLength, end: totalLength, transport: transport) else { return nil }
+            ports = visible
         }
         self.init(source: .v4(InnerPacketHeader.readV4(packet, at: 12)),
                   destination: .v4(InnerPacketHeader.readV4(packet, at: 16)),
-                  transport: transport, destinationPort: port,
+                  transport: transport, sourcePort: ports?.source, destinationPort: ports?.destination,
                   isLaterFragment: fragmentOffset != 0, length: totalLength)
     }
 
@@ -85,13 +88,13 @@ public struct InnerPacketHeader: Sendable, Equatable {
         var next = packet[6]
         var offset = 40
         var laterFragment = false
-        var port: UInt16?
+        var ports: (source: UInt16, destination: UInt16)?
         var walked = 0
         walk: while true {
             switch next {
             case InnerPacketHeader.tcp, InnerPacketHeader.udp:
-                guard let visible = InnerPacketHeader.port(packet, transportAt: offset, end: totalLength, transport: next) else { return nil }
-                port = visible
+                guard let visible = InnerPacketHeader.ports(packet, transportAt: offset, end: totalLength, transport: next) else { return nil }
+                ports = visible
                 break walk
             case 0, 43, 60, 51:                 // hop-by-hop, routing, destination options, AH
                 guard walked < InnerPacketHeader.maximumExtensionHeaders, offset + 2 <= totalLength else { return nil }
@@ -117,16 +120,18 @@ public struct InnerPacketHeader: Sendable, Equatable {
         }
         self.init(source: InnerPacketHeader.readV6(packet, at: 8),
                   destination: InnerPacketHeader.readV6(packet, at: 24),
-                  transport: next, destinationPort: port,
+                  transport: next, sourcePort: ports?.source, destinationPort: ports?.destination,
                   isLaterFragment: laterFragment, length: totalLength)
     }
 
-    /// The destination port of a TCP or UDP header at `offset`; nil when the header does not fit.
+    /// The source and destination ports of a TCP or UDP header at `offset`; nil when the
+    /// header does not fit.
     @inline(__always)
-    private static func port(_ packet: UnsafeRawBufferPointer, transportAt offset: Int, end: Int, transport: UInt8) -> UInt16? {
+    private static func ports(_ packet: UnsafeRawBufferPointer, transportAt offset: Int, end: Int,
+                              transport: UInt8) -> (source: UInt16, destination: UInt16)? {
         let minimum = transport == tcp ? 20 : 8
         guard end - offset >= minimum else { return nil }
-        return readU16(packet, at: offset + 2)
+        return (readU16(packet, at: offset), readU16(packet, at: offset + 2))
     }
 
     @inline(__always)

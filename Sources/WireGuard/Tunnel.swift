@@ -2,9 +2,10 @@ import WarrenCrypto
 
 // The sans-I/O WireGuard device: bytes and time in, bytes and timers out.
 //
-// Outbound:  TUN packet -> prepareSend (route by AllowedIPs, reserve a nonce
-//            under the caller's lock) -> SealTicket.seal (in place, any thread)
-//            -> UDP to ticket.endpoint.
+// Outbound:  TUN packet -> route (AllowedIPs) -> the embedder's own check, if
+//            any -> prepareSend (reserve a nonce), both under the caller's
+//            lock -> SealTicket.seal (in place, any thread) -> UDP to
+//            ticket.endpoint.
 // Inbound:   datagram -> receive (classify; handshakes handled whole; for data,
 //            find the keypair and pre-check the counter) -> OpenTicket.open
 //            (in place, any thread) -> completeReceive (replay window, roaming,
@@ -22,7 +23,8 @@ import WarrenCrypto
 public enum DropReason: String, Sendable, CaseIterable {
     case malformed, invalidMac, unknownReceiver, decryptFailed, replayed, disallowedSource, handshakeRejected
     case expiredKeypair, noRoute, noEndpoint
-    /// The embedder's send gate held the packet back (a consumer behind on payment).
+    /// The embedder held a routed packet back before `prepareSend` (a consumer behind on
+    /// payment); counted with `withhold()`.
     case withheld
 }
 
@@ -91,10 +93,6 @@ public final class Tunnel: @unchecked Sendable {
     public var mtu: Int
     /// Overridable only to test rekeying without waiting two minutes.
     public var rekeyAfterTime = Protocol.rekeyAfterTime
-    /// Asked for each routed outbound packet before it uses a nonce or is staged; false drops
-    /// it (counted as `.withheld`). The embedder's policy, e.g. a provider pausing a consumer
-    /// that stopped paying. Runs under whatever serialises this tunnel: it must not call back.
-    public var sendGate: (@Sendable (Peer, UnsafeRawBufferPointer) -> Bool)?
 
     public private(set) var peers: [Peer] = []
     var peersByKey: [[UInt8]: Peer] = [:]
@@ -105,7 +103,7 @@ public final class Tunnel: @unchecked Sendable {
     public private(set) var cookieRepliesSent: UInt64 = 0
     private var outbox: [Datagram] = []
 
-    public init(privateKey: [UInt8], mtu: Int = 1420, entropy: EntropySource = SystemEntropy()) {
+    public init(privateKey: [UInt8], mtu: Int = 1420, entropy: EntropySource) {
         self.privateKey = privateKey
         publicKey = Curve25519.publicKey(privateKey: privateKey)
         self.mtu = mtu
@@ -155,16 +153,23 @@ public final class Tunnel: @unchecked Sendable {
 
     // MARK: Outbound
 
-    /// Routes a plaintext IP packet and reserves a nonce for it.
-    public func prepareSend(packet: UnsafeRawBufferPointer, now: Now) -> SendDecision {
+    /// The peer whose AllowedIPs hold the packet's destination; nil (counted as `.noRoute`)
+    /// when none does. The embedder may decide the packet between this and `prepareSend`.
+    public func route(packet: UnsafeRawBufferPointer) -> Peer? {
         guard let peer = routePeer(packet) else {
             drops.count(.noRoute)
-            return .drop(.noRoute)
+            return nil
         }
-        if let sendGate, !sendGate(peer, packet) {
-            drops.count(.withheld)
-            return .drop(.withheld)
-        }
+        return peer
+    }
+
+    /// Counts a routed packet the embedder held back instead of sending it.
+    public func withhold() {
+        drops.count(.withheld)
+    }
+
+    /// Reserves a nonce for a packet `route` gave to `peer`, or stages it while a handshake runs.
+    public func prepareSend(packet: UnsafeRawBufferPointer, to peer: Peer, now: Now) -> SendDecision {
         guard let endpoint = peer.endpoint else {
             drops.count(.noEndpoint)
             return .drop(.noEndpoint)
@@ -182,6 +187,12 @@ public final class Tunnel: @unchecked Sendable {
             initiateHandshake(peer, now: now, isRetry: false)
         }
         return .seal(ticket)
+    }
+
+    /// `route` then `prepareSend`, for an embedder with nothing to decide in between.
+    public func prepareSend(packet: UnsafeRawBufferPointer, now: Now) -> SendDecision {
+        guard let peer = route(packet: packet) else { return .drop(.noRoute) }
+        return prepareSend(packet: packet, to: peer, now: now)
     }
 
     private func routePeer(_ packet: UnsafeRawBufferPointer) -> Peer? {

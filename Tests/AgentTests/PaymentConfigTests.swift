@@ -110,6 +110,7 @@ import WireGuard
     func udp4(source: String, destination: String, sourcePort: UInt16, destinationPort: UInt16, fragmentOffset: UInt16 = 0) -> [UInt8] {
         var packet = [UInt8](repeating: 0, count: 28)
         packet[0] = 0x45
+        packet[3] = 28                  // total length: PaymentPort reads the header as Policy does
         packet[6] = UInt8(fragmentOffset >> 8)
         packet[7] = UInt8(fragmentOffset & 0xFF)
         packet[9] = 17

@@ -238,12 +238,31 @@ import WireGuard
                                    extensions: [(0, TestPacket.options), (43, TestPacket.options)])
         let header = packet.withUnsafeBytes { InnerPacketHeader(parsing: $0) }
         #expect(header == InnerPacketHeader(source: address("2001:db8::2"), destination: address("2001:db8::1"),
-                                            transport: 17, destinationPort: 4242, isLaterFragment: false, length: packet.count))
+                                            transport: 17, sourcePort: 40000, destinationPort: 4242, isLaterFragment: false, length: packet.count))
         let v4 = TestPacket.v4(from: "10.99.0.5", to: "192.0.2.1", proto: TestPacket.udp, payload: [1, 2, 3, 4, 5, 6, 7, 8],
                                fragmentOffset: 100, padding: 5)
         let v4Header = v4.withUnsafeBytes { InnerPacketHeader(parsing: $0) }
         #expect(v4Header == InnerPacketHeader(source: address("10.99.0.5"), destination: address("192.0.2.1"),
                                               transport: 17, destinationPort: nil, isLaterFragment: true, length: v4.count - 5))
+    }
+
+    @Test func sourceAndDestinationPorts() {
+        var segment = TestPacket.transport(TestPacket.tcp, sourcePort: 4747, destinationPort: 51000)
+        let tcp = TestPacket.v4(from: "10.99.0.5", to: "192.0.2.1", proto: TestPacket.tcp, payload: segment, options: 1)
+        let tcpHeader = tcp.withUnsafeBytes { InnerPacketHeader(parsing: $0) }
+        #expect(tcpHeader?.sourcePort == 4747)
+        #expect(tcpHeader?.destinationPort == 51000)
+        segment = TestPacket.transport(TestPacket.udp, sourcePort: 53, destinationPort: 4747)
+        let udp = TestPacket.v6(from: "2001:db8::2", to: "2001:db8::1", proto: TestPacket.udp, payload: segment,
+                                extensions: [(60, TestPacket.options)])
+        let udpHeader = udp.withUnsafeBytes { InnerPacketHeader(parsing: $0) }
+        #expect(udpHeader?.sourcePort == 53)
+        #expect(udpHeader?.destinationPort == 4747)
+        // A later fragment shows neither port; ICMP has none.
+        let fragment = TestPacket.v4(to: "192.0.2.1", proto: TestPacket.udp, payload: segment, fragmentOffset: 3)
+        #expect(fragment.withUnsafeBytes { InnerPacketHeader(parsing: $0) }?.sourcePort == nil)
+        let icmp = TestPacket.v4(to: "192.0.2.1", proto: 1)
+        #expect(icmp.withUnsafeBytes { InnerPacketHeader(parsing: $0) }?.sourcePort == nil)
     }
 
     /// A randomized check that verdict never traps on mutated packets.
