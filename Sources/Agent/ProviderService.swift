@@ -32,7 +32,7 @@ struct ProviderSession {
     var meter = SessionMeter()
     var rateTokens: Double = 0
     /// Payment state; nil when this provider is free.
-    var account: SessionAccount?
+    var account: ProviderAccount?
 }
 
 /// Shared between the UDP thread, the DNS forwarder, the timer and the control socket.
@@ -164,12 +164,10 @@ final class ProviderService: @unchecked Sendable {
                 existing.lastActive = now.monotonic
                 // A consumer that asks again has restarted: its counters begin anew, so does the
                 // bill; what the old account left unpaid stays with the identity (its debt).
-                if let billing, let old = existing.account {
+                if let billing, var old = existing.account {
                     // Its gate stays on the peer until the new one replaces it below: closed, it
                     // passes nothing more that is billed.
-                    old.paused = true
-                    billing.close(old, consumer: consumer, now: now)
-                    replacedChannel = old.channel ?? old.replacedChannel
+                    replacedChannel = billing.close(&old, now: now).handedOn
                 }
                 existing.account = nil
                 session = existing
@@ -187,9 +185,8 @@ final class ProviderService: @unchecked Sendable {
                 case .granted(let grant):
                     window = grant.windowBytes
                     carried = grant.carried
-                    var account = SessionAccount(tariff: billing.tariff, grant: grant, now: now.monotonic)
-                    account.replacedChannel = replacedChannel
-                    session.account = account
+                    session.account = ProviderAccount(sessionID: session.id, consumer: consumer, terms: billing.terms, grant: grant,
+                                                       replacing: replacedChannel, now: now.monotonic)
                 case .owes:
                     refusal = SessionRefusal(reason: .policyRefused, prices: prices, text: "unpaid from earlier sessions: refused for up to 10 min")
                 case .strangersFull(let retry):
@@ -271,11 +268,10 @@ final class ProviderService: @unchecked Sendable {
         log.info("session \(session.id) of \(session.consumer) ended (\(reason)): \(session.meter.bytesFromConsumer) B from, \(sent) B to the consumer")
         guard let billing else { return }
         var channels = settle
-        if let account = session.account {
-            let now = AgentClock.now()
-            let left = billing.close(account, consumer: session.consumer.signingPublicKey, now: now)
-            log.info("session \(session.id)\(account.channel.map { " on channel \($0)" } ?? ""): due \(TokenAmount(baseUnits: account.due(now: now.monotonic)).exact), paid \(TokenAmount(baseUnits: account.paid).exact), left unpaid \(TokenAmount(baseUnits: left).shown)")
-            channels += account.channelsToSettle
+        if var account = session.account {
+            let closing = billing.close(&account, now: AgentClock.now())
+            log.info("session \(session.id)\(closing.channel.map { " on channel \($0)" } ?? ""): due \(TokenAmount(baseUnits: closing.due).exact), paid \(TokenAmount(baseUnits: closing.paid).exact), left unpaid \(TokenAmount(baseUnits: closing.leftUnpaid).shown)")
+            channels += closing.settle
         }
         for channel in channels {
             billing.sessionEnded(channel: channel, nowWall: AgentClock.now().wall / 1_000_000_000)
@@ -343,28 +339,22 @@ final class ProviderService: @unchecked Sendable {
     private func admitBilled(_ session: inout ProviderSession, bytes: Int, fromConsumer: Bool, now: Now) -> Bool {
         guard var account = session.account, let billing else { return true }
         defer { session.account = account }
-        switch account.admit(bytes: bytes, fromConsumer: fromConsumer, isPayment: false) {
-        case .pass: return true
-        case .drop: return false
-        case .recheck:
-            let covered = billing.recheck(&account, extra: bytes, now: now)
-            if covered { account.count(bytes, fromConsumer: fromConsumer) }
-            logCredit(account.apply(covered: covered, now: now.monotonic), session: session.id, account, now: now.monotonic)
-            return covered
-        }
+        let verdict = account.admit(bytes: bytes, fromConsumer: fromConsumer, now: now.monotonic, persisted: billing.persistedAmount)
+        if let change = verdict.change { logCredit(change, session: session.id) }
+        return verdict.passes
     }
 
-    private func logCredit(_ change: SessionAccount.CreditChange?, session id: UInt32, _ account: SessionAccount, now: UInt64) {
+    /// The log lines of a pause or resume (the other actions are applied where they arise).
+    private func logCredit(_ change: ProviderAccountAction, session id: UInt32) {
         switch change {
-        case .paused:
-            log.limited("session-paused", "session \(id) paused: \(account.channel == nil ? "no payment channel yet" : "vouchers are behind"), due \(TokenAmount(baseUnits: account.due(now: now)).exact), paid \(TokenAmount(baseUnits: account.paid).exact) (window \(account.credit.windowBytes) B)")
-        case .resumed:
-            log.limited("session-resumed", "session \(id) resumed: paid \(TokenAmount(baseUnits: account.paid).shown)")
-        case nil:
+        case .paused(let short):
+            log.limited("session-paused", "session \(id) paused: \(short.awaitingChannel ? "no payment channel yet" : "vouchers are behind"), due \(TokenAmount(baseUnits: short.due).exact), paid \(TokenAmount(baseUnits: short.paid).exact) (window \(short.windowBytes) B)")
+        case .resumed(let paid):
+            log.limited("session-resumed", "session \(id) resumed: paid \(TokenAmount(baseUnits: paid).shown)")
+        default:
             break
         }
     }
-
 
     // MARK: Payment messages (UDP 4747 inside the tunnel)
 
@@ -389,89 +379,55 @@ final class ProviderService: @unchecked Sendable {
             log.limited("voucher-nosession", "dropped a voucher from \(source.address): no paid session has that address")
             return
         }
-        var channel: Channel
-        var binding = false
-        if let bound = account.channel {
-            guard voucher.channelID == bound, signer == account.consumerWallet,
-                  let record = billing.store.withLock({ $0[bound] }) else {
+        // Which channel it pays is checked outside the provider's lock (the ledger is on disk).
+        let lookup = ProviderVoucherLookup(billing: billing) { [self] id in
+            state.withLock { state in state.sessions.contains { $0.key != key && $0.value.account?.channel == id } }
+        }
+        let accepted: AcceptedVoucher
+        do { accepted = try account.check(voucher, signer: signer, channels: lookup, nowWall: wall) } catch {
+            switch error {
+            case .notTheSessionChannel, .sessionEnded:
                 billing.vouchersRefused.add(1, ordering: .relaxed)
-                log.limited("voucher-wrong", "dropped a voucher from \(source.address): another channel or signer than the session's")
-                return
-            }
-            channel = record.channel
-        } else {
-            switch billing.checkNewChannel(voucher, signer: signer, nowWall: wall) {
-            case .refused(let why):
+                log.limited("voucher-wrong", "dropped a voucher from \(source.address): \(error)")
+            case .inUseByAnotherSession:
+                log.limited("voucher-channel", "session \(session.id): \(error)")
+            default:
                 billing.vouchersRefused.add(1, ordering: .relaxed)
-                log.limited("voucher-channel", "session \(session.id): refused channel: \(why)")
-                return
-            case .bind(let found):
-                let taken = state.withLock { state in
-                    state.sessions.contains { $0.key != key && $0.value.account?.channel == found.id }
-                }
-                guard !taken else {
-                    log.limited("voucher-channel", "session \(session.id): channel \(found.id) is in use by another session")
-                    return
-                }
-                channel = found
-                binding = true
+                log.limited("voucher-channel", "session \(session.id): refused channel: \(error)")
             }
+            return
         }
         let best: UInt128
-        do { best = try billing.store(voucher, channel: channel, sessionStarted: binding, nowWall: wall) } catch {
+        do { best = try billing.store(voucher, channel: accepted.channel, sessionStarted: accepted.binds, nowWall: wall) } catch {
             billing.vouchersRefused.add(1, ordering: .relaxed)
             log.limited("voucher-store", "session \(session.id): voucher refused: \(error)")
             return
         }
-        let consumerKey = session.consumer.signingPublicKey
-        let replaced = state.withLock { state -> ChannelID? in
-            guard var current = state.sessions[key], var account = current.account else { return nil }
-            var replaced: ChannelID?
-            if binding {
-                guard account.channel == nil else { return nil }
-                account.channel = channel.id
-                account.consumerWallet = signer
-                account.credit = account.credit.with(sessionBase: best)
-                account.paid = best
-                account.invoiceNow = true
-                // The session this one replaced paid on another channel: settle that one now.
-                if account.replacedChannel != channel.id { replaced = account.replacedChannel }
-                account.replacedChannel = nil
-                log.info("session \(current.id) pays on channel \(channel.id) (deposit \(TokenAmount(baseUnits: channel.deposit).shown), paid so far \(TokenAmount(baseUnits: best).shown))")
-            } else {
-                if best > account.paid {
-                    billing.recordPayment(best - account.paid, consumer: consumerKey, account: &account, now: now)
-                }
-                // A voucher that pays what was asked before the previous one grows the consumer's
-                // credit (it cannot pay invoices sent after it left: vouchers come once per interval).
-                if voucher.cumulativeAmount >= account.dueAskedBeforeLastVoucher && voucher.cumulativeAmount > account.paid {
-                    let window = billing.recordGoodVoucher(consumer: consumerKey)
-                    account.credit = account.credit.with(windowBytes: window)
-                }
-                account.paid = max(account.paid, best)
+        let closing = SignedVoucher.isClosing(bytes)
+        let actions = state.withLock { state -> [ProviderAccountAction] in
+            guard var current = state.sessions[key], var account = current.account else { return [] }
+            let actions = billing.book.withLock { book in
+                account.receive(accepted, best: best, closing: closing, book: &book, persisted: billing.persistedAmount, now: now.monotonic)
             }
-            account.vouchers &+= 1
-            account.dueAskedBeforeLastVoucher = max(account.lastInvoiceDue, account.paid)
-            let covered = billing.recheck(&account, extra: 0, now: now)
-            logCredit(account.apply(covered: covered, now: now.monotonic), session: current.id, account, now: now.monotonic)
             current.account = account
             state.sessions[key] = current
-            return replaced
+            return actions
         }
-        if let replaced {
-            log.info("session \(session.id) replaced channel \(replaced) with \(channel.id): settling \(replaced) now")
-            billing.sessionEnded(channel: replaced, nowWall: wall)
-        }
-        // A consumer about to disconnect asks for its final bill: answer at once.
-        if SignedVoucher.isClosing(bytes), let (address, invoice) = state.withLock({ state -> (IPAddress, Invoice)? in
-            guard var current = state.sessions[key], var account = current.account else { return nil }
-            account.invoiceNow = true
-            let invoice = billing.invoice(for: &account, sessionID: current.id, now: now.monotonic)
-            current.account = account
-            state.sessions[key] = current
-            return invoice.map { (source.address, $0) }
-        }) {
-            if billing.send(billing.sign(invoice), to: address) { billing.invoicesSent.add(1, ordering: .relaxed) }
+        for action in actions {
+            switch action {
+            case .bound(let channel, let paid):
+                log.info("session \(session.id) pays on channel \(channel.id) (deposit \(TokenAmount(baseUnits: channel.deposit).shown), paid so far \(TokenAmount(baseUnits: paid).shown))")
+            case .paused, .resumed:
+                logCredit(action, session: session.id)
+            case .settle(let replaced):
+                log.info("session \(session.id) replaced channel \(replaced) with \(accepted.channel.id): settling \(replaced) now")
+                billing.sessionEnded(channel: replaced, nowWall: wall)
+            case .invoice(let invoice):
+                // A consumer about to disconnect asks for its final bill: answered at once.
+                billing.send(invoice, to: source.address)
+            case .end:
+                break   // only a tick ends a session
+            }
         }
     }
 
@@ -498,31 +454,33 @@ final class ProviderService: @unchecked Sendable {
         }
     }
 
-    /// Once a second: credit against the clock (time is priced), grace for paused sessions,
-    /// invoices, batched writes; the watchdog every ten seconds.
+    /// Once a second: each account's tick (credit against the clock, invoices, grace for
+    /// paused sessions) applied, then batched writes; the watchdog every ten seconds.
     private func billingTick(_ billing: ProviderBilling, now: Now) {
-        let grace = billing.config.graceSeconds * 1_000_000_000
         var invoices: [(IPAddress, Invoice)] = []
         var overdue: [(key: [UInt8], consumer: [UInt8], reason: String)] = []
         state.withLock { state in
             for (key, var session) in state.sessions {
                 guard var account = session.account else { continue }
-                let covered = billing.recheck(&account, extra: 0, now: now)
-                logCredit(account.apply(covered: covered, now: now.monotonic), session: session.id, account, now: now.monotonic)
-                if account.paused && now.monotonic &- account.pausedSince > grace {
-                    overdue.append((key, session.consumer.signingPublicKey, "stopped paying: due \(TokenAmount(baseUnits: account.due(now: now.monotonic)).exact), paid \(TokenAmount(baseUnits: account.paid).exact) after \(billing.config.graceSeconds) s of grace"))
-                }
-                if let invoice = billing.invoice(for: &account, sessionID: session.id, now: now.monotonic),
-                   let address = session.addresses.first(where: { $0.address.isV4 })?.address ?? session.addresses.first?.address {
-                    invoices.append((address, invoice))
+                for action in account.tick(now: now.monotonic, persisted: billing.persistedAmount) {
+                    switch action {
+                    case .paused, .resumed:
+                        logCredit(action, session: session.id)
+                    case .invoice(let invoice):
+                        if let address = session.addresses.first(where: { $0.address.isV4 })?.address ?? session.addresses.first?.address {
+                            invoices.append((address, invoice))
+                        }
+                    case .end(.stoppedPaying(let due, let paid, let grace)):
+                        overdue.append((key, session.consumer.signingPublicKey, "stopped paying: due \(TokenAmount(baseUnits: due).exact), paid \(TokenAmount(baseUnits: paid).exact) after \(grace) s of grace"))
+                    case .bound, .settle:
+                        break   // only a voucher binds or settles
+                    }
                 }
                 session.account = account
                 state.sessions[key] = session
             }
         }
-        for (address, invoice) in invoices {
-            if billing.send(billing.sign(invoice), to: address) { billing.invoicesSent.add(1, ordering: .relaxed) }
-        }
+        for (address, invoice) in invoices { billing.send(invoice, to: address) }
         for (key, consumer, reason) in overdue {
             billing.recordNonPayer(consumer, now: now.monotonic)
             end(key, reason: reason)
@@ -561,10 +519,10 @@ final class ProviderService: @unchecked Sendable {
                         droppedLocal: session.meter.blockedLocal, droppedSMTP: session.meter.blockedSMTP,
                         namesRefused: session.meter.namesRefused,
                         channel: session.account?.channel?.description,
-                        earned: session.account.map { String($0.paid > $0.credit.sessionBase ? $0.paid - $0.credit.sessionBase : 0) },
+                        earned: session.account.map { String($0.earned) },
                         due: session.account.map { String($0.due(now: now)) },
-                        paused: session.account?.paused,
-                        creditWindow: session.account?.credit.windowBytes)
+                        paused: session.account?.isPaused,
+                        creditWindow: session.account?.windowBytes)
                 })
         }
     }

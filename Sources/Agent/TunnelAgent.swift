@@ -239,7 +239,7 @@ public final class TunnelAgent {
             if providerConfig.price != .free {
                 let tariff = Tariff(perGiB: providerConfig.price.perGiB.baseUnits, perMinute: providerConfig.price.perMinute.baseUnits)
                 service.billing = try ProviderBilling.start(stateDirectory: options.stateDirectory, config: providerConfig.payment,
-                                                            tariff: tariff, log: log)
+                                                            tariff: tariff, overchargePercent: environment.overchargePercent, log: log)
             }
             provider = service
         }
@@ -586,12 +586,16 @@ public final class TunnelAgent {
 struct TestKnobs {
     var rekeyAfterTime: UInt64?
     var underLoad = false
+    /// A provider's invoices ask this many percent more than due (WARREN_TEST_OVERCHARGE_PERCENT),
+    /// to show that a consumer refuses them.
+    var overchargePercent: UInt64 = 0
 
     init() {
         if let text = getenv("WARREN_REKEY_AFTER_TIME").map({ String(cString: $0) }), let seconds = UInt64(text), seconds > 0 {
             rekeyAfterTime = seconds * 1_000_000_000
         }
         underLoad = getenv("WARREN_UNDER_LOAD").map { String(cString: $0) } == "1"
+        overchargePercent = getenv("WARREN_TEST_OVERCHARGE_PERCENT").flatMap { UInt64(String(cString: $0)) } ?? 0
     }
 }
 
