@@ -16,6 +16,11 @@ import WireGuard
 //   invoice    -> InvoiceCheck against our own counts, tariff, cap; the latest one is paid at
 //                 most once per PersistInterval: record, write durably, then send
 //   problem    -> over-invoiced or cap reached: the agent stops and says why
+//   stop       -> what is owed paid, the final invoice asked for and paid, the session ended on disk
+//
+// The rules are Payment's `ConsumerAccount` (pure); this runner feeds it the clock, our
+// meter and the provider's messages, and applies its actions: the channel store, the
+// payment socket, the log, the stop.
 
 /// What the consumer shows in `warren status`.
 public struct ConsumerPaymentStatus: Codable, Sendable, Equatable {
@@ -37,28 +42,13 @@ public struct ConsumerPaymentStatus: Codable, Sendable, Equatable {
     public var channelWrites: Int
 }
 
+
 final class ConsumerPayment: @unchecked Sendable {
     struct State {
         var store: ChannelStore
-        var check: InvoiceCheck
-        var pending: UInt128?
-        var lastDue: UInt128 = 0
-        var invoices: UInt64 = 0
-        var vouchers: UInt64 = 0
-        var lastWriteMonotonic: UInt64 = 0
-        var wroteOnce = false
-        /// Set at disconnect: the final invoice is paid at once, whatever the interval.
-        var closing = false
-        var finalInvoicePaid = false
-        /// The session (our counters' zero, its start) the invoices are checked against; its id is in `check`.
-        var countsAtStart: (sent: UInt64, received: UInt64) = (0, 0)
-        var startedMonotonic: UInt64
-        var sessionInvoices: UInt64 = 0
-        var lastAnnouncement: UInt64 = 0
-        var sessionBase: UInt128
+        var account: ConsumerAccount
     }
 
-    let wallet: WalletKey
     let ledger: LocalLedger
     let channel: Channel
     let config: ConsumerPaymentConfig
@@ -68,8 +58,6 @@ final class ConsumerPayment: @unchecked Sendable {
     let stopReason = Mutex<String?>(nil)
     /// The consumer's own meter: inner bytes sent to and received from the provider.
     var counts: (@Sendable () -> (sent: UInt64, received: UInt64))?
-    /// Test switch: stop paying once this many bytes were received (0: never pay at all).
-    let stopPayingAfter: UInt64?
     private var socket: PaymentChannelSocket?
     /// The provider's tunnel address, where vouchers go (set by `start`).
     private var providerAddress: IPAddress?
@@ -77,22 +65,19 @@ final class ConsumerPayment: @unchecked Sendable {
 
     static let watchdogEverySeconds: UInt64 = 10
 
-    private init(wallet: WalletKey, ledger: LocalLedger, channel: Channel, config: ConsumerPaymentConfig,
-                 log: EventLog, store: ChannelStore, check: InvoiceCheck, sessionBase: UInt128) {
-        self.wallet = wallet
+    private init(ledger: LocalLedger, channel: Channel, config: ConsumerPaymentConfig, log: EventLog,
+                 store: ChannelStore, account: ConsumerAccount) {
         self.ledger = ledger
         self.channel = channel
         self.config = config
         self.log = log
-        state = Mutex(State(store: store, check: check, startedMonotonic: AgentClock.now().monotonic,
-                            sessionBase: sessionBase))
-        stopPayingAfter = getenv("WARREN_TEST_STOP_PAYING_AFTER").flatMap { UInt64(String(cString: $0)) }
+        state = Mutex(State(store: store, account: account))
     }
 
     /// Loads the channels, settles what the watchdog can, and picks or opens the channel
-    /// that pays this provider.
+    /// that pays this provider. `stopPayingAfter` is the test switch WARREN_TEST_STOP_PAYING_AFTER.
     static func start(stateDirectory: String, config: ConsumerPaymentConfig, grant: SessionGrant, providerWallet: EthereumAddress,
-                      log: EventLog, file: String) throws(AgentError) -> ConsumerPayment {
+                      stopPayingAfter: UInt64?, log: EventLog, file: String) throws(AgentError) -> ConsumerPayment {
         guard let deposit = config.deposit else {
             throw .config(ConfigError(file: file, line: config.depositLine, key: "Deposit",
                 message: "the provider charges \(TokenAmount(baseUnits: grant.prices.perGiB).shown)/GiB, \(TokenAmount(baseUnits: grant.prices.perMinute).shown)/min: set Deposit = the tokens to lock in a payment channel (e.g. Deposit = 1) in [Exit]"))
@@ -101,33 +86,32 @@ final class ConsumerPayment: @unchecked Sendable {
                                            persistInterval: config.persistInterval, log: log)
         let (wallet, ledger) = (opened.wallet, opened.ledger)
         var store = opened.store
-        let now = UInt64(time(nil))
-        reclaimExpired(&store, ledger: ledger, now: now, log: log)
+        let now = AgentClock.now()
+        let wall = now.wall / 1_000_000_000
+        reclaimExpired(&store, ledger: ledger, now: wall, log: log)
 
         let dailyCap = config.maxSpendPerDay?.baseUnits
-        let margin = max(config.channelLifetimeSeconds / 4, 60)
-        let reusable = store.records.values.filter { record in
-            record.role == .consumer && record.channel.provider == providerWallet && !record.reclaimed
-                && record.channel.expiry > now &+ margin && record.bestAmount < record.channel.deposit
-                && ((try? ledger.channel(record.id)) ?? nil).map { !$0.reclaimed } == true
-        }.sorted { $0.channel.deposit - $0.bestAmount > $1.channel.deposit - $1.bestAmount }
+        let reusable = ConsumerAccount.reusableChannel(among: store.records.values, provider: providerWallet, now: wall,
+                                                       channelLifetime: config.channelLifetimeSeconds) { id in
+            ((try? ledger.channel(id)) ?? nil).map { !$0.reclaimed } == true
+        }
         let channel: Channel
         do {
-            if let record = reusable.first {
+            if let record = reusable {
                 channel = record.channel
                 if record.dailyCap != dailyCap { try store.setDailyCap(channel: record.id, dailyCap) }
                 try store.setSessionEnded(channel: channel.id, at: nil)
-                try store.persistNow(channel: channel.id, now: now)
+                try store.persistNow(channel: channel.id, now: wall)
                 log.info("paying on channel \(channel.id): deposit \(TokenAmount(baseUnits: channel.deposit).shown), paid so far \(TokenAmount(baseUnits: record.bestAmount).shown)")
             } else {
                 let salt = Sodium.randomBytes(ChannelID.saltLength)
-                let expiry = now &+ config.channelLifetimeSeconds
+                let expiry = wall &+ config.channelLifetimeSeconds
                 do { channel = try Channel(consumer: wallet.address, provider: providerWallet, salt: salt, deposit: deposit.baseUnits, expiry: expiry) } catch {
                     throw AgentError.session("making a channel: \(error)")
                 }
                 // On disk before the deposit moves: a crash right after still leaves a record to reclaim from.
-                try store.add(ChannelRecord(role: .consumer, channel: channel, dailyCap: dailyCap), now: now)
-                do { try ledger.open(channel, now: now) } catch {
+                try store.add(ChannelRecord(role: .consumer, channel: channel, dailyCap: dailyCap), now: wall)
+                do { try ledger.open(channel, now: wall) } catch {
                     if case .insufficientBalance(let available, let needed) = error {
                         throw AgentError.session("cannot open a payment channel: the wallet \(wallet.address) has \(TokenAmount(baseUnits: available).exact) on the local ledger \(config.ledger), the deposit needs \(TokenAmount(baseUnits: needed).exact); fund it (warren ledger fund --address \(wallet.address) --amount ...) or lower Deposit")
                     }
@@ -142,13 +126,14 @@ final class ConsumerPayment: @unchecked Sendable {
         } catch {
             throw .session("\(error)")
         }
-        let best = store[channel.id]?.bestAmount ?? 0
-        let check = InvoiceCheck(domain: ledger.domain, provider: providerWallet, channelID: channel.id, sessionID: grant.sessionID,
-                                 tariff: Tariff(perGiB: grant.prices.perGiB, perMinute: grant.prices.perMinute),
-                                 sessionBase: best, spendingCap: spendingCap(store, channel: channel.id, maxSpend: dailyCap, now: now),
-                                 lastVoucherAmount: best)
-        return ConsumerPayment(wallet: wallet, ledger: ledger, channel: channel, config: config, log: log,
-                               store: store, check: check, sessionBase: best)
+        guard let record = store[channel.id] else { throw .session("channel \(channel.id) is missing from the channel store") }
+        let settings = ConsumerAccount.Settings(domain: ledger.domain, maxSpendPerDay: dailyCap, persistInterval: config.persistInterval,
+                                                stopPayingAfter: stopPayingAfter)
+        // The meter is not attached yet: the tunnel's counts start at zero with the tunnel.
+        let account = ConsumerAccount(wallet: wallet, record: record, channels: store.records.values, sessionID: grant.sessionID,
+                                      tariff: Tariff(perGiB: grant.prices.perGiB, perMinute: grant.prices.perMinute),
+                                      counts: .init(sent: 0, received: 0), settings: settings, now: instant(now))
+        return ConsumerPayment(ledger: ledger, channel: channel, config: config, log: log, store: store, account: account)
     }
 
     /// Before asking for a session: nil while today's MaxSpend has room, else why not. A
@@ -156,25 +141,9 @@ final class ConsumerPayment: @unchecked Sendable {
     /// otherwise open and close sessions all day).
     static func capReachedToday(stateDirectory: String, config: ConsumerPaymentConfig, now: UInt64) -> String? {
         guard let cap = config.maxSpendPerDay?.baseUnits,
-              let records = try? ChannelStore.snapshot(files: DiskChannelFiles(directory: stateDirectory + "/channels")).records else { return nil }
-        let spent = records.consumerSpend(on: now)
-        guard spent >= cap else { return nil }
-        let resume = (ChannelRecord.day(now) + 1) * ChannelRecord.secondsPerDay
+              let records = try? ChannelStore.snapshot(files: DiskChannelFiles(directory: stateDirectory + "/channels")).records,
+              case let (spent, resume)? = ConsumerAccount.capReachedToday(records: records, maxSpendPerDay: cap, now: now) else { return nil }
         return "today's spending cap is reached (MaxSpend \(TokenAmount(baseUnits: cap).exact), spent \(TokenAmount(baseUnits: spent).exact)): no session through this [Exit] until 00:00 UTC (in \((resume - now + 59) / 60) min), or raise MaxSpend"
-    }
-
-    /// The most this channel may reach now: its deposit, and today's budget left after what
-    /// every consumer channel spent today (MaxSpend is per day, not per channel).
-    static func spendingCap(_ store: ChannelStore, channel id: ChannelID, maxSpend: UInt128?, now: UInt64) -> UInt128 {
-        guard let record = store[id] else { return 0 }
-        var cap = record.channel.deposit
-        if let maxSpend {
-            let spent = store.records.values.consumerSpend(on: now)
-            let remaining = maxSpend > spent ? maxSpend - spent : 0
-            let (sum, overflow) = record.bestAmount.addingReportingOverflow(remaining)
-            if !overflow { cap = min(cap, sum) }
-        }
-        return cap
     }
 
     static func reclaimExpired(_ store: inout ChannelStore, ledger: LocalLedger, now: UInt64, log: EventLog) {
@@ -188,6 +157,15 @@ final class ConsumerPayment: @unchecked Sendable {
         }
     }
 
+    private static func instant(_ now: Now) -> ConsumerAccount.Instant {
+        ConsumerAccount.Instant(monotonic: now.monotonic, unixSeconds: now.wall / 1_000_000_000)
+    }
+
+    private func meter() -> ConsumerAccount.Counts {
+        let (sent, received) = counts?() ?? (0, 0)
+        return ConsumerAccount.Counts(sent: sent, received: received)
+    }
+
     // MARK: Running
 
     /// Binds the payment port on our tunnel address and announces the channel.
@@ -195,25 +173,18 @@ final class ConsumerPayment: @unchecked Sendable {
         let socket = try PaymentChannelSocket(address: tunnelAddress)
         self.socket = socket
         self.providerAddress = providerAddress
-        lastWatchdog.store(AgentClock.now().monotonic, ordering: .relaxed)
-        if stopPayingAfter != 0 { announce() }
+        let now = AgentClock.now()
+        lastWatchdog.store(now.monotonic, ordering: .relaxed)
+        apply(now) { account, now in account.tunnelUp(now: now) }
         try socket.start(name: "warren-pay", log: log, tick: { [self] in tick() }) { [self] bytes, _ in handle(bytes) }
     }
 
-    /// After every receive (at least twice a second): announcements until the first invoice,
-    /// the batched payment, and every 10 s the batched writes and the reclaiming watchdog.
+    /// After every receive (at least twice a second): the account's timers (announcements,
+    /// the batched payment, the end of the final wait), and every 10 s the batched writes
+    /// and the reclaiming watchdog.
     private func tick() {
         let now = AgentClock.now()
-        // The announcement may be lost before the handshake completes (after a renewal it may
-        // even go out under keys the restarted provider no longer has): repeat it every
-        // second until an invoice shows it arrived.
-        let again = state.withLock { state -> Bool in
-            guard state.sessionInvoices == 0, now.monotonic &- state.lastAnnouncement >= 1_000_000_000 else { return false }
-            state.lastAnnouncement = now.monotonic
-            return true
-        }
-        if again, stopPayingAfter != 0 { announce() }
-        payPending(now: now)
+        apply(now) { account, now in account.tick(now: now) }
         guard now.monotonic &- lastWatchdog.load(ordering: .relaxed) >= Self.watchdogEverySeconds * 1_000_000_000 else { return }
         lastWatchdog.store(now.monotonic, ordering: .relaxed)
         state.withLock { state in
@@ -224,97 +195,78 @@ final class ConsumerPayment: @unchecked Sendable {
         }
     }
 
-    private func send(_ bytes: [UInt8]) {
-        guard let socket, let providerAddress else { return }
-        _ = socket.send(bytes, to: providerAddress)
-    }
-
-    private func announce() {
-        let bytes: [UInt8]? = state.withLock { state in
-            if let best = state.store[channel.id]?.bestVoucher { return best.serialized() }
-            return sign(0, state: &state, now: AgentClock.now())
-        }
-        if let bytes { send(bytes) }
-    }
-
     private func handle(_ bytes: [UInt8]) {
         guard bytes.first == PaymentMessageType.invoice.rawValue, let invoice = try? SignedInvoice(parsing: bytes) else {
             log.limited("invoice-bad", "dropped a payment message from the provider that is not an invoice")
             return
         }
         let now = AgentClock.now()
-        let (totalSent, totalReceived) = counts?() ?? (0, 0)
-        let verdict: InvoiceVerdict? = state.withLock { state -> InvoiceVerdict? in
-            let sent = totalSent &- state.countsAtStart.sent
-            let received = totalReceived &- state.countsAtStart.received
-            if let limit = stopPayingAfter, received >= limit { return nil }
-            let seconds = (now.monotonic &- state.startedMonotonic) / 1_000_000_000
-            state.check.spendingCap = Self.spendingCap(state.store, channel: channel.id, maxSpend: config.maxSpendPerDay?.baseUnits,
-                                                       now: now.wall / 1_000_000_000)
-            let verdict = state.check.evaluate(invoice, bytesSent: sent, bytesReceived: received, secondsConnected: seconds)
-            if verdict != .stale, verdict != .overInvoiced(.notSignedByProvider) {
-                state.check.lastSequence = invoice.invoice.sequence
-                state.invoices &+= 1
-                state.sessionInvoices &+= 1
-                state.lastDue = invoice.invoice.amountDue
+        let counts = meter()
+        apply(now) { account, now in account.receive(invoice: invoice, counts: counts, now: now) }
+    }
+
+    /// Runs one account event at `now` and applies its actions in order. Vouchers are written
+    /// under the lock, before any send; a voucher whose write failed is not sent. Sends and the
+    /// stop happen after the lock. Returns whether the account closed.
+    @discardableResult
+    private func apply(_ now: Now, _ event: (inout ConsumerAccount, ConsumerAccount.Instant) -> [ConsumerAction]) -> Bool {
+        let instant = Self.instant(now)
+        let wall = instant.unixSeconds
+        let (sends, stops, closed) = state.withLock { state -> ([[UInt8]], [ConsumerStopReason], Bool) in
+            var sends: [[UInt8]] = []
+            var stops: [ConsumerStopReason] = []
+            var closed = false
+            var unwritten: Set<SignedVoucher> = []
+            for action in event(&state.account, instant) {
+                switch action {
+                case .record(let voucher):
+                    do {
+                        try state.store.record(voucher: voucher, now: wall)
+                        try state.store.persistNow(channel: channel.id, now: wall)
+                    } catch {
+                        unwritten.insert(voucher)
+                        log.limited("voucher-refused", "not signing a voucher for \(TokenAmount(baseUnits: voucher.cumulativeAmount).shown): \(error)")
+                    }
+                case .send(let voucher, let closing):
+                    if !unwritten.contains(voucher) { sends.append(voucher.serialized(closing: closing)) }
+                case .refused(let amount, let error):
+                    log.limited("voucher-refused", "not signing a voucher for \(TokenAmount(baseUnits: amount).shown): \(error)")
+                case .droppedInvoice:
+                    log.limited("invoice-signer", "dropped an invoice not signed by the provider's wallet")
+                case .stop(let reason):
+                    stops.append(reason)
+                case .closed(let how):
+                    closed = true
+                    if how == .finalInvoiceWaitRanOut {
+                        log.warning("no final invoice from the provider within \(state.account.settings.finalInvoiceWait / 1_000_000_000) s")
+                    }
+                    do {
+                        try state.store.setSessionEnded(channel: channel.id, at: wall)
+                        try state.store.persistAll(now: wall)
+                    } catch {
+                        log.error("writing the channel at disconnect: \(error)")
+                    }
+                }
             }
-            switch verdict {
-            case .pay(let amount):
-                state.pending = amount
-                if state.closing { state.finalInvoicePaid = true }
-            case .capReached(let final): state.pending = final
-            default: break
-            }
-            return verdict
+            return (sends, stops, closed)
         }
-        guard let verdict else { return }
-        switch verdict {
-        case .pay, .stale:
-            return
-        case .capReached(let final):
-            stop("the spending cap is reached (\(TokenAmount(baseUnits: final).shown) on channel \(channel.id); MaxSpend per day or the deposit): paid up to it and ended the session")
-        case .overInvoiced(.notSignedByProvider):
-            log.limited("invoice-signer", "dropped an invoice not signed by the provider's wallet")
+        for bytes in sends { send(bytes) }
+        for reason in stops { stop(describe(reason)) }
+        return closed
+    }
+
+    private func send(_ bytes: [UInt8]) {
+        guard let socket, let providerAddress else { return }
+        _ = socket.send(bytes, to: providerAddress)
+    }
+
+    private func describe(_ reason: ConsumerStopReason) -> String {
+        switch reason {
+        case .spendingCap(let final):
+            "the spending cap is reached (\(TokenAmount(baseUnits: final).shown) on channel \(channel.id); MaxSpend per day or the deposit): paid up to it and ended the session"
         case .overInvoiced(let problem):
-            stop("over-invoiced by the provider: \(problem); ended the session and paid nothing more")
+            "over-invoiced by the provider: \(problem); ended the session and paid nothing more"
         }
-    }
-
-    /// Pays the latest invoice when the last durable write is at least PersistInterval old
-    /// (or `force`): record the voucher, write it, then send it.
-    func payPending(now: Now, force: Bool = false) {
-        let bytes: [UInt8]? = state.withLock { state in
-            guard let amount = state.pending else { return nil }
-            let best = state.store[channel.id]?.bestAmount ?? 0
-            if amount <= best, let voucher = state.store[channel.id]?.bestVoucher {
-                state.pending = nil
-                return voucher.serialized()        // lost on the way: the same voucher again
-            }
-            let interval = config.persistInterval * 1_000_000_000
-            guard force || state.closing || !state.wroteOnce || now.monotonic &- state.lastWriteMonotonic >= interval else { return nil }
-            state.pending = nil
-            return sign(amount, state: &state, now: now)
-        }
-        if let bytes { send(bytes) }
-    }
-
-    /// Signs a voucher for `amount`, refuses it if it breaks the cap or the high-water mark,
-    /// and writes it durably before returning its bytes.
-    private func sign(_ amount: UInt128, state: inout State, now: Now) -> [UInt8]? {
-        let voucher = Voucher(channelID: channel.id, cumulativeAmount: amount).sign(with: wallet, domain: ledger.domain)
-        let wall = now.wall / 1_000_000_000
-        do {
-            try state.store.record(voucher: voucher, now: wall)
-            try state.store.persistNow(channel: channel.id, now: wall)
-        } catch {
-            log.limited("voucher-refused", "not signing a voucher for \(TokenAmount(baseUnits: amount).shown): \(error)")
-            return nil
-        }
-        state.lastWriteMonotonic = now.monotonic
-        state.wroteOnce = true
-        state.vouchers &+= 1
-        state.check.lastVoucherAmount = max(state.check.lastVoucherAmount, amount)
-        return voucher.serialized()
     }
 
     private func stop(_ reason: String) {
@@ -325,76 +277,50 @@ final class ConsumerPayment: @unchecked Sendable {
         }
         guard first else { return }
         log.error(reason)
+        requestAgentStop()
+    }
+
+    /// The agent's stop, as a signal to itself: the main thread's signal wait runs the shutdown.
+    private func requestAgentStop() {
         kill(getpid(), SIGTERM)
     }
 
-    /// At disconnect: ask the provider for its final invoice (a voucher with the closing flag),
-    /// pay it at once, so that its claim equals our final voucher, and mark the session ended
-    /// on disk. Waits at most `finalInvoiceWait` for the invoice.
+    /// At disconnect: pay what is owed, ask the provider for its final invoice (a voucher with
+    /// the closing flag), pay it at once, so that its claim equals our final voucher, and mark
+    /// the session ended on disk. Waits at most the account's final-invoice wait.
     func finish() {
-        if stopPayingAfter == nil {
-            // What is owed and allowed is paid now (also up to a reached cap); an over-invoice left nothing pending.
-            payPending(now: AgentClock.now(), force: true)
-            let request: [UInt8]? = state.withLock { state in
-                guard stopReason.withLock({ $0 == nil }) else { return nil }
-                state.closing = true
-                return state.store[channel.id]?.bestVoucher?.serialized(closing: true)
-            }
-            if let request {
-                send(request)
-                // The payment thread pays the final invoice as it arrives.
-                for _ in 0..<Int(Self.finalInvoiceWait / 50_000) {
-                    if state.withLock({ $0.finalInvoicePaid && $0.pending == nil }) { break }
-                    usleep(50_000)
-                }
-                if !state.withLock({ $0.finalInvoicePaid }) { log.warning("no final invoice from the provider within \(Self.finalInvoiceWait / 1_000_000) s") }
-            }
-        }
-        let now = AgentClock.now()
-        state.withLock { state in
-            let wall = now.wall / 1_000_000_000
-            do {
-                try state.store.setSessionEnded(channel: channel.id, at: wall)
-                try state.store.persistAll(now: wall)
-            } catch {
-                log.error("writing the channel at disconnect: \(error)")
-            }
+        var closed = apply(AgentClock.now()) { account, now in account.close(now: now) }
+        // The payment thread pays the final invoice as it arrives; this loop ends the wait.
+        while !closed {
+            usleep(50_000)
+            closed = apply(AgentClock.now()) { account, now in account.tick(now: now) }
+                || state.withLock { $0.account.phase == .closed }
         }
     }
 
     /// The provider lost our session and granted a new one (same addresses): invoices now
     /// name the new session and count from zero; the channel goes on from its best voucher.
     func renew(grant: SessionGrant) {
-        let (sent, received) = counts?() ?? (0, 0)
+        let counts = meter()
         let now = AgentClock.now()
         state.withLock { state in
-            let best = state.store[channel.id]?.bestAmount ?? 0
-            state.check = InvoiceCheck(domain: ledger.domain, provider: channel.provider, channelID: channel.id, sessionID: grant.sessionID,
-                                       tariff: Tariff(perGiB: grant.prices.perGiB, perMinute: grant.prices.perMinute),
-                                       sessionBase: best, spendingCap: state.check.spendingCap, lastVoucherAmount: best)
-            state.countsAtStart = (sent, received)
-            state.startedMonotonic = now.monotonic
-            state.sessionInvoices = 0
-            state.lastAnnouncement = 0
-            state.sessionBase = best
-            state.pending = nil
+            state.account.renew(sessionID: grant.sessionID, tariff: Tariff(perGiB: grant.prices.perGiB, perMinute: grant.prices.perMinute),
+                                counts: counts, now: Self.instant(now))
         }
     }
 
-    /// Microseconds to wait for the final invoice at disconnect.
-    static let finalInvoiceWait: UInt32 = 2_000_000
-
     func status() -> ConsumerPaymentStatus {
         state.withLock { state in
+            let account = state.account
             let record = state.store[channel.id]
             let now = UInt64(time(nil))
             let best = record?.bestAmount ?? 0
             return ConsumerPaymentStatus(
                 channel: channel.id.description, providerWallet: channel.provider.description,
                 deposit: String(channel.deposit), paid: String(best),
-                paidThisSession: String(best > state.sessionBase ? best - state.sessionBase : 0), due: String(state.lastDue),
+                paidThisSession: String(best > account.sessionBase ? best - account.sessionBase : 0), due: String(account.lastDue),
                 spentToday: String(record?.spent(on: now) ?? 0), dailyCap: record?.dailyCap.map { String($0) },
-                invoices: state.invoices, vouchers: state.vouchers, expiry: channel.expiry,
+                invoices: account.invoices, vouchers: account.vouchers, expiry: channel.expiry,
                 channelWrites: state.store.durableWrites)
         }
     }

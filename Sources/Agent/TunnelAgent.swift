@@ -287,7 +287,8 @@ public final class TunnelAgent {
             if let wallet = opened.grant.providerWallet.flatMap(EthereumAddress.init(bytes:)), opened.grant.prices != .free {
                 do {
                     payment = try ConsumerPayment.start(stateDirectory: options.stateDirectory, config: exitConfig.payment, grant: opened.grant,
-                                                        providerWallet: wallet, log: log, file: file)
+                                                        providerWallet: wallet, stopPayingAfter: environment.stopPayingAfter,
+                                                        log: log, file: file)
                 } catch {
                     Self.sendClose(identity: identity, session: opened, socket: socket)
                     throw error
@@ -589,6 +590,8 @@ struct TestKnobs {
     /// A provider's invoices ask this many percent more than due (WARREN_TEST_OVERCHARGE_PERCENT),
     /// to show that a consumer refuses them.
     var overchargePercent: UInt64 = 0
+    /// WARREN_TEST_STOP_PAYING_AFTER: the consumer stops paying once it received this many bytes (0: never pays).
+    var stopPayingAfter: UInt64?
 
     init() {
         if let text = getenv("WARREN_REKEY_AFTER_TIME").map({ String(cString: $0) }), let seconds = UInt64(text), seconds > 0 {
@@ -596,6 +599,7 @@ struct TestKnobs {
         }
         underLoad = getenv("WARREN_UNDER_LOAD").map { String(cString: $0) } == "1"
         overchargePercent = getenv("WARREN_TEST_OVERCHARGE_PERCENT").flatMap { UInt64(String(cString: $0)) } ?? 0
+        stopPayingAfter = getenv("WARREN_TEST_STOP_PAYING_AFTER").flatMap { UInt64(String(cString: $0)) }
     }
 }
 
