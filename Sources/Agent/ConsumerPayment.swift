@@ -54,8 +54,10 @@ final class ConsumerPayment: @unchecked Sendable {
     let config: ConsumerPaymentConfig
     let log: EventLog
     let state: Mutex<State>
-    /// Why the consumer ended the session itself (over-invoiced, cap reached); read at exit.
+    /// Why the consumer ended the session itself (over-invoiced, cap reached), said once.
     let stopReason = Mutex<String?>(nil)
+    /// Where the end of the session goes: the agent stops with exit code 3.
+    let shutdown: Shutdown
     /// The consumer's own meter: inner bytes sent to and received from the provider.
     var counts: (@Sendable () -> (sent: UInt64, received: UInt64))?
     private var socket: PaymentChannelSocket?
@@ -66,7 +68,8 @@ final class ConsumerPayment: @unchecked Sendable {
     static let watchdogEverySeconds: UInt64 = 10
 
     private init(ledger: LocalLedger, channel: Channel, config: ConsumerPaymentConfig, log: EventLog,
-                 store: ChannelStore, account: ConsumerAccount) {
+                 store: ChannelStore, account: ConsumerAccount, shutdown: Shutdown) {
+        self.shutdown = shutdown
         self.ledger = ledger
         self.channel = channel
         self.config = config
@@ -77,7 +80,7 @@ final class ConsumerPayment: @unchecked Sendable {
     /// Loads the channels, settles what the watchdog can, and picks or opens the channel
     /// that pays this provider. `stopPayingAfter` is the test switch WARREN_TEST_STOP_PAYING_AFTER.
     static func start(stateDirectory: String, config: ConsumerPaymentConfig, grant: SessionGrant, providerWallet: EthereumAddress,
-                      stopPayingAfter: UInt64?, log: EventLog, file: String) throws(AgentError) -> ConsumerPayment {
+                      stopPayingAfter: UInt64?, shutdown: Shutdown, log: EventLog, file: String) throws(AgentError) -> ConsumerPayment {
         guard let deposit = config.deposit else {
             throw .config(ConfigError(file: file, line: config.depositLine, key: "Deposit",
                 message: "the provider charges \(TokenAmount(baseUnits: grant.prices.perGiB).shown)/GiB, \(TokenAmount(baseUnits: grant.prices.perMinute).shown)/min: set Deposit = the tokens to lock in a payment channel (e.g. Deposit = 1) in [Exit]"))
@@ -133,7 +136,7 @@ final class ConsumerPayment: @unchecked Sendable {
         let account = ConsumerAccount(wallet: wallet, record: record, channels: store.records.values, sessionID: grant.sessionID,
                                       tariff: Tariff(perGiB: grant.prices.perGiB, perMinute: grant.prices.perMinute),
                                       counts: .init(sent: 0, received: 0), settings: settings, now: instant(now))
-        return ConsumerPayment(ledger: ledger, channel: channel, config: config, log: log, store: store, account: account)
+        return ConsumerPayment(ledger: ledger, channel: channel, config: config, log: log, store: store, account: account, shutdown: shutdown)
     }
 
     /// Before asking for a session: nil while today's MaxSpend has room, else why not. A
@@ -277,12 +280,7 @@ final class ConsumerPayment: @unchecked Sendable {
         }
         guard first else { return }
         log.error(reason)
-        requestAgentStop()
-    }
-
-    /// The agent's stop, as a signal to itself: the main thread's signal wait runs the shutdown.
-    private func requestAgentStop() {
-        kill(getpid(), SIGTERM)
+        shutdown.request(.consumerEnded(reason))
     }
 
     /// At disconnect: pay what is owed, ask the provider for its final invoice (a voucher with

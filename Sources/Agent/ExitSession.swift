@@ -76,12 +76,15 @@ final class ExitSessionKeeper: @unchecked Sendable {
     let providerKey: [UInt8]
     let payment: ConsumerPayment?
     let log: EventLog
+    /// Where a lost session goes: the agent stops with exit code 4.
+    let shutdown: Shutdown
     private let request = Mutex<(secret: SessionRequestSecret?, answer: SessionAnswer?)>((nil, nil))
     private let state: Mutex<(grant: SessionGrant, renewing: Bool, quietUntil: UInt64, lost: String?)>
 
     init(identity: NodeIdentity, opened: ExitSession.Opened, providerKey: [UInt8],
-         payment: ConsumerPayment?, log: EventLog) {
+         payment: ConsumerPayment?, shutdown: Shutdown, log: EventLog) {
         self.identity = identity
+        self.shutdown = shutdown
         self.opened = opened
         self.providerKey = providerKey
         self.payment = payment
@@ -91,8 +94,6 @@ final class ExitSessionKeeper: @unchecked Sendable {
 
     /// The grant in force (the renewed one after a renewal).
     var grant: SessionGrant { state.withLock { $0.grant } }
-    /// Why the session was lost for good; nil while it holds.
-    var lostReason: String? { state.withLock { $0.lost } }
 
     /// A session-protocol datagram from the data plane: keeps the answer to the request in flight.
     func offer(_ message: UnsafeRawBufferPointer, from source: Endpoint) -> [Datagram] {
@@ -163,6 +164,6 @@ final class ExitSessionKeeper: @unchecked Sendable {
         }
         guard let problem else { return }
         log.error("\(problem): stopping so that a restart opens a new session")
-        kill(getpid(), SIGTERM)
+        shutdown.request(.sessionLost(problem))
     }
 }

@@ -39,24 +39,27 @@ enum StopReason: Sendable, Equatable, CustomStringConvertible {
 /// The one way to stop a running agent: any thread asks with a reason, the main thread waits
 /// for the first one and tears down. Termination signals arrive as a reason too, from a thread
 /// that does nothing but `sigwait` (so no signal handler ever runs in the data path).
+///
+/// Every reason is kept, not only the first: a consumer whose final invoice is refused while
+/// it stops for SIGTERM still exits 3, and a `warren down` that races a lost session still
+/// opens the kill switch.
 final class Shutdown: Sendable {
-    private let reason = Mutex<StopReason?>(nil)
+    private let reasons = Mutex<[StopReason]>([])
     private let wakeup = Semaphore()
 
-    /// Records `reason` unless another came first; returns whether this one is the reason.
+    /// Records `reason`; the first one wakes `wait`. Returns whether it was the first.
     @discardableResult
     func request(_ reason: StopReason) -> Bool {
-        let first = self.reason.withLock { current -> Bool in
-            guard current == nil else { return false }
-            current = reason
-            return true
+        let first = reasons.withLock { reasons -> Bool in
+            reasons.append(reason)
+            return reasons.count == 1
         }
         if first { wakeup.signal() }
         return first
     }
 
-    /// The reason, once one was requested; nil while the agent runs.
-    var requested: StopReason? { reason.withLock { $0 } }
+    /// The first reason, once one was requested; nil while the agent runs.
+    var requested: StopReason? { reasons.withLock { $0.first } }
 
     /// Blocks until the first request and returns its reason.
     func wait() -> StopReason {
@@ -65,6 +68,14 @@ final class Shutdown: Sendable {
             wakeup.wait()
         }
     }
+
+    /// The reason that decides the exit code: the first with a non-zero one.
+    var cause: StopReason? { reasons.withLock { $0.first { $0.exitCode != 0 } } }
+
+    var exitCode: Int32 { cause?.exitCode ?? 0 }
+
+    /// Whether any request was `warren down`.
+    var removesKillSwitch: Bool { reasons.withLock { $0.contains { $0.removesKillSwitch } } }
 
     /// Turns termination signals into requests. The signals must already be blocked in every
     /// thread (`SignalWaiter.blockTerminationSignals` before the first thread starts).

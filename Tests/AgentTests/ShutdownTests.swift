@@ -4,13 +4,27 @@ import Testing
 @testable import Agent
 
 @Suite struct ShutdownTests {
-    @Test func theFirstReasonWinsAndLaterOnesAreIgnored() {
+    @Test func theFirstReasonWakesTheWaiterAndEveryReasonCounts() {
         let shutdown = Shutdown()
         #expect(shutdown.requested == nil)
-        #expect(shutdown.request(.consumerEnded("over-invoiced")))
+        #expect(shutdown.exitCode == 0)
+        #expect(shutdown.request(.signal(SIGTERM)))
+        #expect(!shutdown.removesKillSwitch)
+        // A refusal during the stop still decides the exit code; a down still opens the kill switch.
+        #expect(!shutdown.request(.consumerEnded("over-invoiced")))
         #expect(!shutdown.request(.down))
-        #expect(!shutdown.request(.signal(SIGTERM)))
-        #expect(shutdown.wait() == .consumerEnded("over-invoiced"))
+        #expect(shutdown.wait() == .signal(SIGTERM))
+        #expect(shutdown.exitCode == 3)
+        #expect(shutdown.cause == .consumerEnded("over-invoiced"))
+        #expect(shutdown.removesKillSwitch)
+    }
+
+    @Test func aPlainStopExitsZeroAndKeepsTheKillSwitch() {
+        let shutdown = Shutdown()
+        shutdown.request(.signal(SIGINT))
+        #expect(shutdown.exitCode == 0)
+        #expect(shutdown.cause == nil)
+        #expect(!shutdown.removesKillSwitch)
     }
 
     @Test func aRequestFromAnotherThreadWakesTheWaiter() throws {
