@@ -33,7 +33,7 @@ let package = Package(
         .target(name: "WireGuard", dependencies: ["WarrenCrypto"]),
         .target(name: "Session", dependencies: ["WarrenCrypto", "WireGuard", "CSodium"]),
         .target(name: "Policy", dependencies: ["WireGuard"]),
-        .target(name: "Payment", dependencies: ["WarrenCrypto", "CSecp256k1", "CSodium"]),
+        .target(name: "Payment", dependencies: ["WarrenCrypto", "Session", "CSecp256k1", "CSodium"]),
 
         // The config files: parsed and checked, every error naming file, line and key.
         .target(name: "Configuration", dependencies: ["WireGuard", "Session", "Payment", "LinuxPlatform"]),

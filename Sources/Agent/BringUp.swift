@@ -97,9 +97,8 @@ extension TunnelAgent {
         let service = try makeProvider(providerConfig, identity: identity)
         config.interface.addresses += service.providerAddresses
         if providerConfig.price != .free {
-            let tariff = Tariff(perGiB: providerConfig.price.perGiB.baseUnits, perMinute: providerConfig.price.perMinute.baseUnits)
             service.billing = try ProviderBilling.start(stateDirectory: options.stateDirectory, config: providerConfig.payment,
-                                                        tariff: tariff, overchargePercent: knobs.overchargePercent, log: log)
+                                                        tariff: providerConfig.price, overchargePercent: knobs.overchargePercent, log: log)
         }
         return service
     }
@@ -321,8 +320,7 @@ extension TunnelAgent {
         do { address = try ProviderAddress(parsing: exitConfig.provider) } catch {
             throw .config(ConfigError(file: options.configPath, line: exitConfig.providerLine, key: "Provider", message: "\(error)"))
         }
-        let limit = exitConfig.maxPrice.map { SessionPrices(perGiB: $0.perGiB.baseUnits, perMinute: $0.perMinute.baseUnits) }
-            ?? SessionPrices(perGiB: .max, perMinute: .max)
+        let limit = exitConfig.maxPrice ?? .unlimited
         let opened = try ExitSession.open(socket: socket, identity: identity, provider: address, maxPrices: limit, log: log)
         let grant = opened.grant
         config.interface.addresses = [grant.consumerIPv4, grant.consumerIPv6].compactMap { $0 }

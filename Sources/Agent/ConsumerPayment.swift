@@ -134,7 +134,7 @@ final class ConsumerPayment: @unchecked Sendable {
                                                 stopPayingAfter: stopPayingAfter)
         // The meter is not attached yet: the tunnel's counts start at zero with the tunnel.
         let account = ConsumerAccount(wallet: wallet, record: record, channels: store.records.values, sessionID: grant.sessionID,
-                                      tariff: Tariff(perGiB: grant.prices.perGiB, perMinute: grant.prices.perMinute),
+                                      tariff: grant.prices,
                                       counts: .init(sent: 0, received: 0), settings: settings, now: instant(now))
         return ConsumerPayment(ledger: ledger, channel: channel, config: config, log: log, store: store, account: account, shutdown: shutdown)
     }
@@ -302,7 +302,7 @@ final class ConsumerPayment: @unchecked Sendable {
         let counts = meter()
         let now = AgentClock.now()
         state.withLock { state in
-            state.account.renew(sessionID: grant.sessionID, tariff: Tariff(perGiB: grant.prices.perGiB, perMinute: grant.prices.perMinute),
+            state.account.renew(sessionID: grant.sessionID, tariff: grant.prices,
                                 counts: counts, now: Self.instant(now))
         }
     }

@@ -11,12 +11,12 @@ enum ExitSession {
         var grant: SessionGrant
         var endpoint: Endpoint
         var provider: ProviderAddress
-        var maxPrices: SessionPrices
+        var maxPrices: Tariff
     }
 
     static let attempts = 6
 
-    static func open(socket: UDPSocket, identity: NodeIdentity, provider: ProviderAddress, maxPrices: SessionPrices,
+    static func open(socket: UDPSocket, identity: NodeIdentity, provider: ProviderAddress, maxPrices: Tariff,
                      log: EventLog) throws(AgentError) -> Opened {
         let addresses: [SocketAddress]
         do { addresses = try SocketAddress.resolve(host: provider.host, port: provider.port) } catch {

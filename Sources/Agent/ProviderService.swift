@@ -124,8 +124,8 @@ final class ProviderService: @unchecked Sendable {
         return [Datagram(bytes: SessionResponse.seal(answer, to: request, entropy: entropy), endpoint: source)]
     }
 
-    private func prices() -> SessionPrices {
-        SessionPrices(perGiB: config.price.perGiB.baseUnits, perMinute: config.price.perMinute.baseUnits)
+    private func prices() -> Tariff {
+        config.price
     }
 
     /// What `decide` did under the provider's lock.

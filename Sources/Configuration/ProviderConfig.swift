@@ -1,5 +1,6 @@
 import Glibc
 import Payment
+import Session
 import WireGuard
 
 /// The `[Provider]` section: sell this box's connection as an exit.
@@ -14,7 +15,7 @@ public struct ProviderConfig: Sendable, Equatable {
     public var maxSessions: Int
     /// Bytes per second per consumer in each direction; nil = unlimited.
     public var rateLimit: UInt64?
-    public var price: Price
+    public var price: Tariff
     public var idleTimeoutSeconds: Int
     public var payment = ProviderPaymentConfig()
     public var line: Int
@@ -30,7 +31,7 @@ public struct ProviderConfig: Sendable, Equatable {
         var whitelist: String?
         var maxSessions = 16
         var rateLimit: UInt64?
-        var price = Price.free
+        var price = Tariff.free
         var idle = 180
         var payment = ProviderPaymentConfig()
         try SectionReader.read(section, keys: keys, repeatable: ["Pool"], file: file) { key, value throws(ValueProblem) in
@@ -74,7 +75,7 @@ public struct ProviderConfig: Sendable, Equatable {
             case "RateLimit":
                 rateLimit = try parseRate(value)
             case "Price":
-                price = try Price.parse(value)
+                price = try Tariff.parse(value)
             case "IdleTimeout":
                 guard let n = ConfigValue.decimal(value), n >= 10, n <= 86400 else { throw ValueProblem("'\(value)' is not a number of seconds from 10 to 86400") }
                 idle = Int(n)
@@ -114,7 +115,7 @@ public struct ProviderConfig: Sendable, Equatable {
 /// The `[Exit]` section: use a warren provider as this node's exit.
 public struct ExitConfig: Sendable, Equatable {
     public var provider: String        // IDENTITY@HOST:PORT, as printed by the provider's `warren id`
-    public var maxPrice: Price?
+    public var maxPrice: Tariff?
     public var payment = ConsumerPaymentConfig()
     public var line: Int
     public var providerLine: Int
@@ -125,12 +126,12 @@ public struct ExitConfig: Sendable, Equatable {
         guard let section = try SectionReader.single("Exit", in: config, file: file) else { return nil }
         var provider: String?
         var providerLine = section.line
-        var maxPrice: Price?
+        var maxPrice: Tariff?
         var payment = ConsumerPaymentConfig()
         try SectionReader.read(section, keys: keys, repeatable: [], file: file) { key, value throws(ValueProblem) in
             switch key {
             case "Provider": provider = String(value)
-            case "MaxPrice": maxPrice = try Price.parse(value)
+            case "MaxPrice": maxPrice = try Tariff.parse(value)
             case "Deposit":
                 let amount = try PaymentValue.tokens(value)
                 guard amount.baseUnits > 0 else { throw ValueProblem("a deposit must be more than 0") }

@@ -1,3 +1,4 @@
+import Session
 import Payment
 
 /// An amount of the payment token in its base unit (18 decimals), as an integer:
@@ -57,28 +58,18 @@ public struct TokenAmount: Sendable, Equatable, Comparable, Hashable, CustomStri
     public var exact: String { PaymentAmountText.tokens(baseUnits) }
 }
 
-/// A provider's price: per GiB carried and per minute connected.
-public struct Price: Sendable, Equatable {
-    public var perGiB: TokenAmount
-    public var perMinute: TokenAmount
-    public static let free = Price(perGiB: .zero, perMinute: .zero)
-
-    public init(perGiB: TokenAmount, perMinute: TokenAmount) {
-        self.perGiB = perGiB
-        self.perMinute = perMinute
-    }
-
-    /// Parses `0.5/GiB, 0.01/min` (either part may be left out).
-    static func parse(_ text: Substring) throws(ValueProblem) -> Price {
-        var price = Price.free
+extension Tariff {
+    /// Parses a price key's value, `0.5/GiB, 0.01/min` (either part may be left out), in tokens.
+    static func parse(_ text: Substring) throws(ValueProblem) -> Tariff {
+        var price = Tariff.free
         for item in try ConfigValue.list(text) {
             let pieces = item.split(separator: "/", maxSplits: 1)
             guard pieces.count == 2, let amount = TokenAmount(decimal: ConfigValue.trim(pieces[0])) else {
                 throw ValueProblem("'\(item)' is not a price (expected e.g. 0.5/GiB or 0.01/min, in tokens)")
             }
             switch ConfigValue.trim(pieces[1]).lowercased() {
-            case "gib", "gb": price.perGiB = amount
-            case "min", "minute": price.perMinute = amount
+            case "gib", "gb": price.perGiB = amount.baseUnits
+            case "min", "minute": price.perMinute = amount.baseUnits
             default: throw ValueProblem("'\(item)': the unit must be GiB or min")
             }
         }

@@ -1,3 +1,5 @@
+import Session
+
 /// Where the consumer's account is in its session.
 public enum ConsumerPhase: Equatable, Sendable {
     /// No invoice in this session yet: the channel is announced (its best voucher) again every

@@ -1,3 +1,5 @@
+import Session
+
 /// What strangers together may leave unpaid. A stranger is a consumer identity that has not
 /// yet paid the provider one first window's money (`CreditRecord.isGood`); identities cost
 /// nothing to make, so a bound per identity says nothing about a stream of new ones. This

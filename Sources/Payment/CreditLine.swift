@@ -1,3 +1,5 @@
+import Session
+
 /// The provider's credit to one consumer in one session, in integers: what the session's
 /// usage costs, and how many bytes it may carry before the best voucher on disk stops
 /// covering it.

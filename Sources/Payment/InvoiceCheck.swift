@@ -1,31 +1,4 @@
-/// A provider's price in base units: per GiB carried (both directions) and per minute
-/// connected. Integers only: no floating point touches money.
-public struct Tariff: Hashable, Sendable {
-    public var perGiB: UInt128
-    public var perMinute: UInt128
-
-    public init(perGiB: UInt128, perMinute: UInt128) {
-        self.perGiB = perGiB
-        self.perMinute = perMinute
-    }
-
-    public static let free = Tariff(perGiB: 0, perMinute: 0)
-
-    /// floor(bytes × perGiB / 2^30) + floor(seconds × perMinute / 60); nil when the result
-    /// does not fit in 128 bits. Each part rounds down, so the provider never bills a
-    /// fraction of a base unit it cannot account for.
-    public func cost(bytes: UInt128, seconds: UInt64) -> UInt128? {
-        let (high, low) = bytes.multipliedFullWidth(by: perGiB)
-        // The quotient of the 256-bit product by 2^30 fits in 128 bits iff high < 2^30.
-        guard high >> 30 == 0 else { return nil }
-        let volume = (high << 98) | (low >> 30)
-        let (timeHigh, timeLow) = UInt128(seconds).multipliedFullWidth(by: perMinute)
-        guard timeHigh < 60 else { return nil }
-        let time = UInt128(60).dividingFullWidth((timeHigh, timeLow)).quotient
-        let (sum, overflow) = volume.addingReportingOverflow(time)
-        return overflow ? nil : sum
-    }
-}
+import Session
 
 /// How far a provider's counts may exceed the consumer's own before the consumer calls it
 /// over-invoicing: `percent` of the consumer's count plus a fixed slack.

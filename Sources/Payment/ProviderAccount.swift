@@ -1,3 +1,5 @@
+import Session
+
 /// The provider's account of one paid session, as a pure state machine: events and the time
 /// in, actions out. The agent keeps one per session (under its lock), applies the actions
 /// (sends invoices, logs, ends sessions, writes the channel store, runs the watchdog) and

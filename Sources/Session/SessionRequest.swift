@@ -37,7 +37,7 @@ public enum SessionRequest {
     ///   - now: only `now.wall` is used, for the TAI64N timestamp.
     ///   - entropy: gives the ephemeral key and the 16-byte nonce.
     public static func seal(identity: NodeIdentity, wireGuardPublicKey: [UInt8]? = nil, provider: PublicIdentity,
-                            maxPrices: SessionPrices, channel: [UInt8]?, now: Now,
+                            maxPrices: Tariff, channel: [UInt8]?, now: Now,
                             entropy: EntropySource) throws(SessionError) -> (bytes: [UInt8], secret: SessionRequestSecret) {
         if let channel, channel.count != SessionLayout.channelLength { throw .invalidField("payment channel") }
         let tunnelKey = wireGuardPublicKey ?? identity.wireGuardPublicKey
@@ -96,7 +96,7 @@ public struct OpenedSessionRequest: Sendable {
     public let wallNanoseconds: UInt64
     /// 16 random bytes: with the consumer identity, what the replay guard remembers.
     public let nonce: [UInt8]
-    public let maxPrices: SessionPrices
+    public let maxPrices: Tariff
     /// The payment channel's 32 id bytes, or nil when the request names none (all zeros).
     public let channel: [UInt8]?
     /// BLAKE2s-128 of the whole datagram, which the response repeats.
@@ -129,7 +129,7 @@ public struct OpenedSessionRequest: Sendable {
         let tunnelKey = reader.take(SessionLayout.keyLength)
         let timestamp = reader.take(SessionLayout.timestampLength)
         let nonce = reader.take(SessionLayout.nonceLength)
-        let maxPrices = SessionPrices(perGiB: reader.unsigned(UInt128.self), perMinute: reader.unsigned(UInt128.self))
+        let maxPrices = Tariff(perGiB: reader.unsigned(UInt128.self), perMinute: reader.unsigned(UInt128.self))
         let channelBytes = reader.take(SessionLayout.channelLength)
         let signature = reader.take(SessionLayout.signatureLength)
         let signed = SessionLabel.requestSignature + clear + plaintext[0..<SessionLayout.requestSignedFieldsLength]

@@ -118,7 +118,7 @@ public enum SessionResponse {
             let dnsIPv6 = readAddress(width: 16, from: &reader)
             let tunnelIPv4 = readAddress(width: 4, from: &reader)
             let tunnelIPv6 = readAddress(width: 16, from: &reader)
-            let prices = SessionPrices(perGiB: reader.unsigned(UInt128.self), perMinute: reader.unsigned(UInt128.self))
+            let prices = Tariff(perGiB: reader.unsigned(UInt128.self), perMinute: reader.unsigned(UInt128.self))
             let creditWindow = reader.unsigned(UInt64.self)
             let voucherInterval = reader.unsigned(UInt64.self)
             let idleTimeout = reader.unsigned(UInt32.self)
@@ -132,7 +132,7 @@ public enum SessionResponse {
         }
         guard let reason = SessionRefusalReason(rawValue: status) else { throw .invalidField("status") }
         guard reader.take(assignmentLength).allSatisfy({ $0 == 0 }) else { throw .invalidField("refusal assignment") }
-        let prices = SessionPrices(perGiB: reader.unsigned(UInt128.self), perMinute: reader.unsigned(UInt128.self))
+        let prices = Tariff(perGiB: reader.unsigned(UInt128.self), perMinute: reader.unsigned(UInt128.self))
         guard reader.take(termsLength).allSatisfy({ $0 == 0 }) else { throw .invalidField("refusal terms") }
         let text = try readReason(reader.take(SessionLayout.reasonLength))
         return .refused(SessionRefusal(reason: reason, prices: prices, text: text))

@@ -1,10 +1,12 @@
 import WireGuard
 
-/// Prices in the token's base units (integers: no floating point touches money).
+/// A provider's price in base units: per GiB carried (both directions) and per minute
+/// connected. The one price type: the config's `Price` and `MaxPrice`, the session's terms on
+/// the wire and the invoices checked against them are all a `Tariff`.
 ///
-/// 128 bits because base units are tiny (18 decimals for an ERC-20 token): a price of a few
-/// tokens per GiB already needs more than 64 bits.
-public struct SessionPrices: Hashable, Sendable {
+/// Integers only: no floating point touches money. 128 bits because base units are tiny (18
+/// decimals for an ERC-20 token): a price of a few tokens per GiB already needs more than 64 bits.
+public struct Tariff: Hashable, Sendable {
     public var perGiB: UInt128
     public var perMinute: UInt128
 
@@ -13,12 +15,30 @@ public struct SessionPrices: Hashable, Sendable {
         self.perMinute = perMinute
     }
 
-    public static let free = SessionPrices(perGiB: 0, perMinute: 0)
+    public static let free = Tariff(perGiB: 0, perMinute: 0)
+
+    /// No limit: what a consumer without `MaxPrice` accepts.
+    public static let unlimited = Tariff(perGiB: .max, perMinute: .max)
 
     /// Whether these prices are no higher than `limit` on both meters: what a provider checks
     /// its own prices against the consumer's maximum with.
-    public func fit(within limit: SessionPrices) -> Bool {
+    public func fit(within limit: Tariff) -> Bool {
         perGiB <= limit.perGiB && perMinute <= limit.perMinute
+    }
+
+    /// floor(bytes × perGiB / 2^30) + floor(seconds × perMinute / 60); nil when the result
+    /// does not fit in 128 bits. Each part rounds down, so the provider never bills a
+    /// fraction of a base unit it cannot account for.
+    public func cost(bytes: UInt128, seconds: UInt64) -> UInt128? {
+        let (high, low) = bytes.multipliedFullWidth(by: perGiB)
+        // The quotient of the 256-bit product by 2^30 fits in 128 bits iff high < 2^30.
+        guard high >> 30 == 0 else { return nil }
+        let volume = (high << 98) | (low >> 30)
+        let (timeHigh, timeLow) = UInt128(seconds).multipliedFullWidth(by: perMinute)
+        guard timeHigh < 60 else { return nil }
+        let time = UInt128(60).dividingFullWidth((timeHigh, timeLow)).quotient
+        let (sum, overflow) = volume.addingReportingOverflow(time)
+        return overflow ? nil : sum
     }
 }
 
@@ -38,7 +58,7 @@ public struct SessionGrant: Hashable, Sendable {
     /// The provider's own tunnel addresses, where vouchers and metering reports go.
     public let providerTunnelIPv4: IPAddress?
     public let providerTunnelIPv6: IPAddress?
-    public let prices: SessionPrices
+    public let prices: Tariff
     /// Bytes the provider carries beyond the best voucher before it pauses the session.
     public let creditWindowBytes: UInt64
     /// How many bytes the consumer should let pass between vouchers.
@@ -58,7 +78,7 @@ public struct SessionGrant: Hashable, Sendable {
     public init(sessionID: UInt32, consumerIPv4: IPPrefix?, consumerIPv6: IPPrefix?, mtu: UInt16,
                 dnsIPv4: IPAddress? = nil, dnsIPv6: IPAddress? = nil,
                 providerTunnelIPv4: IPAddress? = nil, providerTunnelIPv6: IPAddress? = nil,
-                prices: SessionPrices, creditWindowBytes: UInt64, voucherIntervalBytes: UInt64,
+                prices: Tariff, creditWindowBytes: UInt64, voucherIntervalBytes: UInt64,
                 idleTimeoutSeconds: UInt32, providerWallet: [UInt8]? = nil) throws(SessionError) {
         // A zero address or length is the wire's "none", so it cannot also be a value.
         if let prefix = consumerIPv4 {
@@ -115,14 +135,14 @@ public enum SessionRefusalReason: UInt8, Sendable, CaseIterable {
 /// knows what would be accepted) and a short text for the user.
 public struct SessionRefusal: Hashable, Sendable {
     public let reason: SessionRefusalReason
-    public let prices: SessionPrices
+    public let prices: Tariff
     /// At most 64 bytes of UTF-8 without control characters: it ends up in logs and terminals,
     /// where a provider must not be able to forge lines or move the cursor.
     public let text: String
 
     /// Keeps `text` within the wire's rules: control characters dropped, cut to 64 bytes at a
     /// character boundary.
-    public init(reason: SessionRefusalReason, prices: SessionPrices = .free, text: String = "") {
+    public init(reason: SessionRefusalReason, prices: Tariff = .free, text: String = "") {
         self.reason = reason
         self.prices = prices
         self.text = Self.sanitized(text)

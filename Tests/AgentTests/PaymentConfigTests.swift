@@ -35,7 +35,7 @@ import WireGuard
             Ledger = /srv/ledger
             StrangerWindows = 4
             """))
-        #expect(config.price.perGiB.baseUnits == Self.token / 2)
+        #expect(config.price.perGiB == Self.token / 2)
         #expect(config.payment.strangerWindows == 4)
         #expect(config.payment.creditWindow == 8 << 20)
         #expect(config.payment.settleThreshold.baseUnits == Self.token / 4)

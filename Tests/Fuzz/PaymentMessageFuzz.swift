@@ -12,6 +12,7 @@
 
 import WarrenCrypto
 import Payment
+import Session
 
 final class PaymentFuzzFixture {
     let consumer: WalletKey

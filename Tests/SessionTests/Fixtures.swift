@@ -9,7 +9,7 @@ enum Fixture {
     static let providerSeed: [UInt8] = (0..<32).map { UInt8(0x20 + $0) }     // 20 21 … 3f
     static let entropySeed = Array("warren session vector".utf8)
     static let now = Now(monotonic: 5_000_000_000, wall: 1_700_000_000_000_000_000)
-    static let maxPrices = SessionPrices(perGiB: 1_000_000_000_000_000_000, perMinute: 1_000_000_000_000_000)
+    static let maxPrices = Tariff(perGiB: 1_000_000_000_000_000_000, perMinute: 1_000_000_000_000_000)
     static let channelBytes: [UInt8] = (0..<32).map { UInt8(0xC0 + $0) }    // c0 c1 … df
 
     static let consumer = identity(consumerSeed)
@@ -38,7 +38,7 @@ enum Fixture {
             consumerIPv4: IPPrefix(parsing: "10.77.0.2/32"), consumerIPv6: IPPrefix(parsing: "fd77::2/128"), mtu: 1420,
             dnsIPv4: IPAddress(parsing: "10.77.0.1"), dnsIPv6: IPAddress(parsing: "fd77::1"),
             providerTunnelIPv4: IPAddress(parsing: "10.77.0.1"), providerTunnelIPv6: IPAddress(parsing: "fd77::1"),
-            prices: SessionPrices(perGiB: 500_000_000_000_000_000, perMinute: 0),
+            prices: Tariff(perGiB: 500_000_000_000_000_000, perMinute: 0),
             creditWindowBytes: 16 << 20, voucherIntervalBytes: 4 << 20, idleTimeoutSeconds: 300)
     }
 

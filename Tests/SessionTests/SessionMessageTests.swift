@@ -250,7 +250,7 @@ import WireGuard
         let (request, secret) = try Fixture.request()
         let opened = try OpenedSessionRequest.open(request, providerIdentity: Fixture.provider)
         for reason in SessionRefusalReason.allCases {
-            let refusal = SessionRefusal(reason: reason, prices: SessionPrices(perGiB: UInt128.max, perMinute: 7),
+            let refusal = SessionRefusal(reason: reason, prices: Tariff(perGiB: UInt128.max, perMinute: 7),
                                          text: "price is 2 tokens/GiB — café ☕")
             let response = SessionResponse.seal(.refused(refusal), to: opened, entropy: SeededEntropy(seed: [reason.rawValue]))
             #expect(try SessionResponse.open(response, secret: secret) == .refused(refusal))
@@ -386,11 +386,11 @@ import WireGuard
     }
 
     @Test func pricesFitWithinALimitOnBothMeters() {
-        let limit = SessionPrices(perGiB: 10, perMinute: 5)
-        #expect(SessionPrices(perGiB: 10, perMinute: 5).fit(within: limit))
-        #expect(SessionPrices.free.fit(within: limit))
-        #expect(!SessionPrices(perGiB: 11, perMinute: 0).fit(within: limit))
-        #expect(!SessionPrices(perGiB: 0, perMinute: 6).fit(within: limit))
+        let limit = Tariff(perGiB: 10, perMinute: 5)
+        #expect(Tariff(perGiB: 10, perMinute: 5).fit(within: limit))
+        #expect(Tariff.free.fit(within: limit))
+        #expect(!Tariff(perGiB: 11, perMinute: 0).fit(within: limit))
+        #expect(!Tariff(perGiB: 0, perMinute: 6).fit(within: limit))
     }
 
     @Test func responseVectorIsPinned() throws {

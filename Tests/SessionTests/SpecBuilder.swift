@@ -17,7 +17,7 @@ enum Spec {
     /// Request plaintext bytes 0..<160 (everything the signature covers after the cleartext).
     static func requestFields(version: UInt8 = 1, reserved: [UInt8] = [0, 0, 0], consumerKey: [UInt8],
                               wireGuardKey: [UInt8], timestamp: [UInt8], nonce: [UInt8],
-                              prices: SessionPrices, channel: [UInt8]) -> [UInt8] {
+                              prices: Tariff, channel: [UInt8]) -> [UInt8] {
         [version] + reserved + consumerKey + wireGuardKey + timestamp + nonce
             + be(prices.perGiB) + be(prices.perMinute) + channel
     }
