@@ -43,8 +43,12 @@ let package = Package(
         // In-memory packet device and sockets behind LinuxPlatform's protocols; tests only.
         .target(name: "PlatformFakes", dependencies: ["LinuxPlatform"]),
 
+        // The packet path: the core's tunnel over the platform's packet device and datagram
+        // socket, on dedicated threads, asking one role per packet and per tick.
+        .target(name: "PacketPath", dependencies: ["WireGuard", "Session", "LinuxPlatform"]),
+
         // The agent: config, data-plane threads, control socket.
-        .target(name: "Agent", dependencies: ["Configuration", "WireGuard", "WarrenCrypto", "LinuxPlatform", "Session", "Policy", "Payment"]),
+        .target(name: "Agent", dependencies: ["Configuration", "PacketPath", "WireGuard", "WarrenCrypto", "LinuxPlatform", "Session", "Policy", "Payment"]),
 
         .executableTarget(
             name: "warren",
@@ -59,7 +63,7 @@ let package = Package(
 
         .testTarget(name: "WarrenCryptoTests", dependencies: ["WarrenCrypto", "CSodium"]),
         .testTarget(name: "WireGuardTests", dependencies: ["WireGuard", "WarrenCrypto", "WarrenTestSupport"]),
-        .testTarget(name: "AgentTests", dependencies: ["Agent", "Configuration", "WireGuard", "LinuxPlatform", "PlatformFakes", "Session", "WarrenTestSupport"]),
+        .testTarget(name: "AgentTests", dependencies: ["Agent", "Configuration", "PacketPath", "WireGuard", "LinuxPlatform", "PlatformFakes", "Session", "WarrenTestSupport"]),
         .testTarget(name: "SessionTests", dependencies: ["Session", "WireGuard", "WarrenCrypto"]),
         .testTarget(name: "PolicyTests", dependencies: ["Policy", "WireGuard", "WarrenTestSupport"]),
         // Agent for its disk adapters (DiskChannelFiles, DiskLedgerFiles): the disk tests prove them.

@@ -1,6 +1,7 @@
 import Configuration
 import Glibc
 import LinuxPlatform
+import PacketPath
 import Payment
 import Policy
 import Session
@@ -35,7 +36,7 @@ extension TunnelAgent {
         /// The last invoice is paid before the close, so the provider's claim equals our last
         /// voucher; then the provider hears at once that we are gone, so it frees our addresses
         /// without waiting for the idle timeout.
-        func end(socket: UDPSocket, clock: AgentClock) {
+        func end(socket: UDPSocket, clock: TimeSource) {
             if let payment {
                 payment.finish()
                 usleep(200_000)      // the last voucher is on its way through the tunnel

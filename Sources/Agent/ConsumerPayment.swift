@@ -1,6 +1,7 @@
 import Configuration
 import Glibc
 import LinuxPlatform
+import PacketPath
 import Payment
 import Session
 import Synchronization
@@ -89,7 +90,7 @@ final class ConsumerPayment: @unchecked Sendable {
                                            persistInterval: config.persistInterval, log: log)
         let (wallet, ledger) = (opened.wallet, opened.ledger)
         var store = opened.store
-        let now = AgentClock.now()
+        let now = TimeSource.now()
         let wall = now.wall / 1_000_000_000
         reclaimExpired(&store, ledger: ledger, now: wall, log: log)
 
@@ -176,7 +177,7 @@ final class ConsumerPayment: @unchecked Sendable {
         let socket = try PaymentChannelSocket(address: tunnelAddress)
         self.socket = socket
         self.providerAddress = providerAddress
-        let now = AgentClock.now()
+        let now = TimeSource.now()
         lastWatchdog.store(now.monotonic, ordering: .relaxed)
         apply(now) { account, now in account.tunnelUp(now: now) }
         try socket.start(name: "warren-pay", log: log, tick: { [self] in tick() }) { [self] bytes, _ in handle(bytes) }
@@ -186,7 +187,7 @@ final class ConsumerPayment: @unchecked Sendable {
     /// the batched payment, the end of the final wait), and every 10 s the batched writes
     /// and the reclaiming watchdog.
     private func tick() {
-        let now = AgentClock.now()
+        let now = TimeSource.now()
         apply(now) { account, now in account.tick(now: now) }
         guard now.monotonic &- lastWatchdog.load(ordering: .relaxed) >= Self.watchdogEverySeconds * 1_000_000_000 else { return }
         lastWatchdog.store(now.monotonic, ordering: .relaxed)
@@ -203,7 +204,7 @@ final class ConsumerPayment: @unchecked Sendable {
             log.limited("invoice-bad", "dropped a payment message from the provider that is not an invoice")
             return
         }
-        let now = AgentClock.now()
+        let now = TimeSource.now()
         let counts = meter()
         apply(now) { account, now in account.receive(invoice: invoice, counts: counts, now: now) }
     }
@@ -287,11 +288,11 @@ final class ConsumerPayment: @unchecked Sendable {
     /// the closing flag), pay it at once, so that its claim equals our final voucher, and mark
     /// the session ended on disk. Waits at most the account's final-invoice wait.
     func finish() {
-        var closed = apply(AgentClock.now()) { account, now in account.close(now: now) }
+        var closed = apply(TimeSource.now()) { account, now in account.close(now: now) }
         // The payment thread pays the final invoice as it arrives; this loop ends the wait.
         while !closed {
             usleep(50_000)
-            closed = apply(AgentClock.now()) { account, now in account.tick(now: now) }
+            closed = apply(TimeSource.now()) { account, now in account.tick(now: now) }
                 || state.withLock { $0.account.phase == .closed }
         }
     }
@@ -300,7 +301,7 @@ final class ConsumerPayment: @unchecked Sendable {
     /// name the new session and count from zero; the channel goes on from its best voucher.
     func renew(grant: SessionGrant) {
         let counts = meter()
-        let now = AgentClock.now()
+        let now = TimeSource.now()
         state.withLock { state in
             state.account.renew(sessionID: grant.sessionID, tariff: grant.prices,
                                 counts: counts, now: Self.instant(now))

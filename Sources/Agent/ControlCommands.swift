@@ -1,6 +1,7 @@
 import Configuration
-import WireGuard
 import LinuxPlatform
+import PacketPath
+import WireGuard
 
 /// What the control socket answers: `status` (the agent as JSON, what `warren status` shows)
 /// and `down` (stop, and remove the kill switch too). Runs on the control socket's thread.

@@ -1,5 +1,6 @@
 import Glibc
 import LinuxPlatform
+import PacketPath
 import Session
 import Synchronization
 import WarrenCrypto
@@ -32,7 +33,7 @@ enum ExitSession {
             let sealed: (bytes: [UInt8], secret: SessionRequestSecret)
             do {
                 sealed = try SessionRequest.seal(identity: identity, provider: provider.identity, maxPrices: maxPrices,
-                                                 channel: nil, now: AgentClock.now(), entropy: SystemEntropy())
+                                                 channel: nil, now: TimeSource.now(), entropy: SystemEntropy())
             } catch {
                 throw .session("sealing a session request to \(provider.identity): \(error)")
             }
@@ -128,7 +129,7 @@ final class ExitSessionKeeper: @unchecked Sendable {
     private func renew(through plane: DataPlane) -> SessionAnswer? {
         for attempt in 1...ExitSession.attempts {
             guard let sealed = try? SessionRequest.seal(identity: identity, provider: opened.provider.identity, maxPrices: opened.maxPrices,
-                                                        channel: nil, now: AgentClock.now(), entropy: SystemEntropy()) else { return nil }
+                                                        channel: nil, now: TimeSource.now(), entropy: SystemEntropy()) else { return nil }
             request.withLock { $0 = (sealed.secret, nil) }
             plane.transmit([Datagram(bytes: sealed.bytes, endpoint: opened.endpoint)])
             for _ in 0..<(10 * attempt) {
@@ -155,7 +156,7 @@ final class ExitSessionKeeper: @unchecked Sendable {
         case nil:
             problem = "the provider answered none of \(ExitSession.attempts) session requests"
         }
-        let now = AgentClock.now().monotonic
+        let now = TimeSource.now().monotonic
         state.withLock { state in
             if case .accepted(let new) = answer, problem == nil { state.grant = new }
             state.renewing = false

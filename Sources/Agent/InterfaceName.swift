@@ -1,3 +1,4 @@
+import Policy
 import Configuration
 import Glibc
 
@@ -58,4 +59,14 @@ public struct InterfaceName: Sendable, Hashable, CustomStringConvertible {
         }
         return (config, try InterfaceName(String(base)))
     }
+}
+
+extension GatewayRuleset {
+    /// The gateway table of interface `name` (`inet warren_NAME`).
+    static func tableName(for name: InterfaceName) -> String { tableName(token: name.nftablesToken) }
+}
+
+extension ProviderRuleset {
+    /// The provider table of interface `name` (`inet warren_provider_NAME`).
+    static func tableName(for name: InterfaceName) -> String { tableName(token: name.nftablesToken) }
 }

@@ -1,4 +1,6 @@
+import LinuxPlatform
 import Glibc
+import PacketPath
 import Payment
 
 /// What both payment roles open at start: the wallet key, the settlement backend and the

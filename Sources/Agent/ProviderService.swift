@@ -1,6 +1,7 @@
 import Configuration
 import Glibc
 import LinuxPlatform
+import PacketPath
 import Payment
 import Policy
 import Session
@@ -269,12 +270,12 @@ final class ProviderService: @unchecked Sendable {
         guard let billing else { return }
         var channels = settle
         if var account = session.account {
-            let closing = billing.close(&account, now: AgentClock.now())
+            let closing = billing.close(&account, now: TimeSource.now())
             log.info("session \(session.id)\(closing.channel.map { " on channel \($0)" } ?? ""): due \(TokenAmount(baseUnits: closing.due).exact), paid \(TokenAmount(baseUnits: closing.paid).exact), left unpaid \(TokenAmount(baseUnits: closing.leftUnpaid).shown)")
             channels += closing.settle
         }
         for channel in channels {
-            billing.sessionEnded(channel: channel, nowWall: AgentClock.now().wall / 1_000_000_000)
+            billing.sessionEnded(channel: channel, nowWall: TimeSource.now().wall / 1_000_000_000)
         }
     }
 
@@ -284,7 +285,7 @@ final class ProviderService: @unchecked Sendable {
         hostWatch?.stop()
         let keys = state.withLock { Array($0.sessions.keys) }
         for key in keys { end(key, reason: reason) }
-        billing?.shutdown(nowWall: AgentClock.now().wall / 1_000_000_000)
+        billing?.shutdown(nowWall: TimeSource.now().wall / 1_000_000_000)
     }
 
     // MARK: Data plane
@@ -370,7 +371,7 @@ final class ProviderService: @unchecked Sendable {
             log.limited("voucher-signer", "dropped a voucher from \(source.address): no signer recovers")
             return
         }
-        let now = AgentClock.now()
+        let now = TimeSource.now()
         let wall = now.wall / 1_000_000_000
         guard let (key, session) = state.withLock({ state -> ([UInt8], ProviderSession)? in
             state.sessions.first { $0.value.addresses.contains { $0.address == source.address } }.map { ($0.key, $0.value) }
@@ -496,7 +497,7 @@ final class ProviderService: @unchecked Sendable {
         let sentByKey: [[UInt8]: UInt64] = plane?.tunnel.withLock { tunnel in
             Dictionary(tunnel.peers.map { ($0.publicKey, $0.innerSentBytes) }, uniquingKeysWith: { a, _ in a })
         } ?? [:]
-        let now = AgentClock.now().monotonic
+        let now = TimeSource.now().monotonic
         return state.withLock { state in
             ProviderStatus(
                 identity: PublicIdentity(signingPublicKey: identity.signingPublicKey)?.description ?? "",

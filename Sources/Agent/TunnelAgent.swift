@@ -1,6 +1,7 @@
 import Configuration
 import Glibc
 import LinuxPlatform
+import PacketPath
 import Payment
 import Policy
 import Session
@@ -24,7 +25,7 @@ public final class TunnelAgent {
     var config: TunnelConfig
     let log: EventLog
     /// The one clock every part of the agent reads (a test gives a virtual one).
-    let clock: AgentClock
+    let clock: TimeSource
     /// The test switches, read once where the agent is made.
     let knobs: TestKnobs
     let shutdown = Shutdown()
@@ -42,7 +43,7 @@ public final class TunnelAgent {
     }
 
     init(options: AgentOptions, config: TunnelConfig, gateway: GatewayConfig?, provider: ProviderConfig?, exit: ExitConfig?,
-         clock: AgentClock, knobs: TestKnobs) {
+         clock: TimeSource, knobs: TestKnobs) {
         self.options = options
         self.config = config
         gatewayConfig = gateway

@@ -4,6 +4,7 @@ import PlatformFakes
 import Synchronization
 import Testing
 @testable import Agent
+@testable import PacketPath
 @testable import WarrenCrypto
 @testable import WireGuard
 
@@ -11,7 +12,7 @@ import Testing
 final class VirtualClock: Sendable {
     private let current = Mutex(Now(monotonic: 1_000 * Protocol.second, wall: 1_700_000_000 * Protocol.second))
     var now: Now { current.withLock { $0 } }
-    var agentClock: AgentClock { AgentClock(reading: { [self] in now }) }
+    var agentClock: TimeSource { TimeSource(reading: { [self] in now }) }
     func advance(milliseconds: UInt64) { current.withLock { $0 = $0.advanced(by: milliseconds * 1_000_000) } }
 }
 

@@ -1,6 +1,7 @@
-@testable import Configuration
+import LinuxPlatform
 import Testing
 @testable import Agent
+@testable import Configuration
 
 #if canImport(Glibc)
 import Glibc

@@ -1,4 +1,5 @@
 @testable import Configuration
+@testable import Policy
 import Testing
 @testable import Agent
 import WireGuard

@@ -1,3 +1,4 @@
+import PacketPath
 import WireGuard
 
 /// A consumer of a provider's exit: answers to its session requests go to the

@@ -1,3 +1,4 @@
+import Policy
 import Configuration
 import FoundationEssentials
 import Glibc

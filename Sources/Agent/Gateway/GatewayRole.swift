@@ -1,3 +1,4 @@
+import PacketPath
 import WireGuard
 
 /// A gateway without an exit session (its upstream is a configured WireGuard peer): it

@@ -1,3 +1,4 @@
+import PacketPath
 import WireGuard
 
 /// A provider: session requests and closes go to `ProviderService`, every consumer packet

@@ -13,7 +13,9 @@ import WireGuard
 /// listens on port 53, so a resolver of the host (dnsmasq, Pi-hole, a router's
 /// own DNS on `*:53`) never clashes with the provider.
 public struct ProviderRuleset: Sendable, Equatable {
-    public static func tableName(for name: InterfaceName) -> String { "inet warren_provider_\(name.nftablesToken)" }
+    /// The table of the interface whose nftables token (letters and digits kept, every other
+    /// byte `_xx`) is `token`: its own, so no other interface's command can touch it.
+    public static func tableName(token: String) -> String { "inet warren_provider_\(token)" }
 
     public var table: String
     public static let protectedV4 = ["0.0.0.0/8", "10.0.0.0/8", "100.64.0.0/10", "127.0.0.0/8", "169.254.0.0/16",

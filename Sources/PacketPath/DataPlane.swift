@@ -41,24 +41,24 @@ struct HandshakeLoad {
     }
 }
 
-final class DataPlane: @unchecked Sendable {
+public final class DataPlane: @unchecked Sendable {
     static let housekeepingInterval: UInt64 = 1_000_000_000
     static let tickMicroseconds: UInt32 = 100_000
     /// The largest IP packet a device read takes.
     static let maximumPacket = 65535
 
-    let tunnel: Mutex<Tunnel>
+    public let tunnel: Mutex<Tunnel>
     let device: any PacketDevice
     let socket: any DatagramSocket
     let role: any DataPlaneRole
-    let clock: AgentClock
+    let clock: TimeSource
     let log: EventLog
     let forcedUnderLoad: Bool
     let datagramBufferSize: Int
-    let tunWriteErrors = Atomic<UInt64>(0)
+    public let tunWriteErrors = Atomic<UInt64>(0)
     /// Packets the role refused on their way in (its exit policy).
-    let policyDrops = Atomic<UInt64>(0)
-    let sendErrors = Atomic<UInt64>(0)
+    public let policyDrops = Atomic<UInt64>(0)
+    public let sendErrors = Atomic<UInt64>(0)
     private let lastHousekeeping: Atomic<UInt64>
 
     // Scratch of each direction, allocated once; each is touched by its own thread only.
@@ -67,8 +67,8 @@ final class DataPlane: @unchecked Sendable {
     private let inboundPackets: UnsafeMutableBufferPointer<UnsafeRawBufferPointer>
     private var inboundLoad = HandshakeLoad()
 
-    init(tunnel: Tunnel, device: any PacketDevice, socket: any DatagramSocket, role: any DataPlaneRole,
-         clock: AgentClock = .system, log: EventLog, forcedUnderLoad: Bool) {
+    public init(tunnel: Tunnel, device: any PacketDevice, socket: any DatagramSocket, role: any DataPlaneRole,
+         clock: TimeSource = .system, log: EventLog, forcedUnderLoad: Bool) {
         datagramBufferSize = max(2048, tunnel.mtu + 128)
         self.tunnel = Mutex(tunnel)
         self.device = device
@@ -90,7 +90,7 @@ final class DataPlane: @unchecked Sendable {
         inboundPackets.deallocate()
     }
 
-    func start() throws(PlatformError) {
+    public func start() throws(PlatformError) {
         // The threads live as long as the process; teardown ends it with exit().
         pthread_detach(try startThread(name: "warren-tun") { [self] in runOutbound() })
         let inbound = DatagramLoop(threadName: "warren-udp", batchCount: socket.batchSize, bufferSize: datagramBufferSize,
@@ -286,7 +286,7 @@ final class DataPlane: @unchecked Sendable {
     // MARK: Sending
 
     /// Sends datagrams the tunnel or the role made (handshakes, keepalives, session answers).
-    func transmit(_ datagrams: [Datagram]) {
+    public func transmit(_ datagrams: [Datagram]) {
         var outcome = BatchOutcome()
         for datagram in datagrams {
             guard let address = SocketAddress(datagram.endpoint) else { continue }

@@ -7,8 +7,9 @@ import WireGuard
 /// dies, so the kill switch holds while nothing is running. Its rules match
 /// interfaces by name, which keeps them valid while the TUN device is gone.
 public struct GatewayRuleset: Sendable, Equatable {
-    /// The table of interface `name`: its own, so no other interface's command can touch it.
-    public static func tableName(for name: InterfaceName) -> String { "inet warren_\(name.nftablesToken)" }
+    /// The table of the interface whose nftables token (letters and digits kept, every other
+    /// byte `_xx`) is `token`: its own, so no other interface's command can touch it.
+    public static func tableName(token: String) -> String { "inet warren_\(token)" }
 
     public var table: String
     public static let killSwitchCounter = "killswitch_dropped"

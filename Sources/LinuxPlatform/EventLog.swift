@@ -1,4 +1,3 @@
-import Configuration
 import Glibc
 import Synchronization
 
@@ -59,7 +58,11 @@ public final class EventLog: @unchecked Sendable {
     /// Logs at most one `key` event per five seconds, saying how many were suppressed.
     /// Keys must come from a fixed set (never from packet contents): the table is never pruned.
     public func limited(_ key: String, _ message: @autoclosure () -> String) {
-        let now = AgentClock.now().monotonic
+        // The rate limit runs on the real monotonic clock whatever clock the agent is given:
+        // it protects a real log from a real flood.
+        var clock = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &clock)
+        let now = UInt64(clock.tv_sec) &* 1_000_000_000 &+ UInt64(clock.tv_nsec)
         let suppressed: Int? = lastByKey.withLock { table in
             if let last = table[key], now &- last.at < EventLog.limitInterval {
                 table[key] = (last.at, last.suppressed + 1)

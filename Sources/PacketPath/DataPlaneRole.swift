@@ -9,7 +9,7 @@ import WireGuard
 /// `Tunnel.prepareSend`), so it may take only locks that are always taken after the
 /// tunnel's (the provider's lock: order tunnel, then provider) and must not call the tunnel.
 /// The others run outside it.
-protocol DataPlaneRole: Sendable {
+public protocol DataPlaneRole: Sendable {
     /// A datagram of warren's session protocol (`DataPlaneRoles.sessionMessageTypes`) on the
     /// WireGuard port; returns the answers to send, or nil when this role speaks no session
     /// protocol (the tunnel then drops the datagram as malformed, as any WireGuard peer would).
@@ -23,16 +23,18 @@ protocol DataPlaneRole: Sendable {
     func housekeeping(now: Now, plane: DataPlane)
 }
 
-enum DataPlaneRoles {
+public enum DataPlaneRoles {
     /// Message types of the session protocol, which share the WireGuard port (WireGuard's
     /// own are 1–4).
-    static let sessionMessageTypes: ClosedRange<UInt8> = SessionMessageType.request.rawValue...SessionMessageType.close.rawValue
+    public static let sessionMessageTypes: ClosedRange<UInt8> = SessionMessageType.request.rawValue...SessionMessageType.close.rawValue
 }
 
 /// A plain WireGuard tunnel: passes every packet, speaks no session protocol, keeps no time.
-struct PlainTunnelRole: DataPlaneRole {
-    func sessionMessage(_ message: UnsafeRawBufferPointer, from source: Endpoint, now: Now) -> [Datagram]? { nil }
-    func admitInbound(peer: Peer, packet: UnsafeRawBufferPointer, now: Now) -> Bool { true }
-    func admitOutbound(peer: Peer, packet: UnsafeRawBufferPointer, now: Now) -> Bool { true }
-    func housekeeping(now: Now, plane: DataPlane) {}
+public struct PlainTunnelRole: DataPlaneRole {
+    public init() {}
+
+    public func sessionMessage(_ message: UnsafeRawBufferPointer, from source: Endpoint, now: Now) -> [Datagram]? { nil }
+    public func admitInbound(peer: Peer, packet: UnsafeRawBufferPointer, now: Now) -> Bool { true }
+    public func admitOutbound(peer: Peer, packet: UnsafeRawBufferPointer, now: Now) -> Bool { true }
+    public func housekeeping(now: Now, plane: DataPlane) {}
 }

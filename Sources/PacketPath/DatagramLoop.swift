@@ -4,20 +4,31 @@ import LinuxPlatform
 /// The receive thread every UDP service of the agent runs: receive a batch, hand it on,
 /// forever (the threads live as long as the process). A receive error is logged (rate
 /// limited) and followed by a pause, so a broken socket does not spin.
-struct DatagramLoop {
-    let threadName: String
-    let batchCount: Int
-    let bufferSize: Int
+public struct DatagramLoop: Sendable {
+    public let threadName: String
+    public let batchCount: Int
+    public let bufferSize: Int
     /// The rate-limit key and message prefix of receive errors.
-    let errorKey: String
-    let errorPrefix: String
-    let pauseAfterErrorMicroseconds: UInt32
-    let log: EventLog
+    public let errorKey: String
+    public let errorPrefix: String
+    public let pauseAfterErrorMicroseconds: UInt32
+    public let log: EventLog
+
+    public init(threadName: String, batchCount: Int, bufferSize: Int, errorKey: String, errorPrefix: String,
+                pauseAfterErrorMicroseconds: UInt32, log: EventLog) {
+        self.threadName = threadName
+        self.batchCount = batchCount
+        self.bufferSize = bufferSize
+        self.errorKey = errorKey
+        self.errorPrefix = errorPrefix
+        self.pauseAfterErrorMicroseconds = pauseAfterErrorMicroseconds
+        self.log = log
+    }
 
     /// Starts the thread. `body` gets the batch and how many datagrams it holds after every
     /// receive, also after a timeout or an error (count 0), so a service with a receive
     /// timeout can keep its own timers in the same thread.
-    func start(socket: any DatagramSocket,
+    public func start(socket: any DatagramSocket,
                body: @escaping @Sendable (borrowing ReceiveBatch, Int) -> Void) throws(PlatformError) {
         pthread_detach(try startThread(name: threadName) { [self] in run(socket: socket, body: body) })
     }

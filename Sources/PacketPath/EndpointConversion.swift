@@ -5,7 +5,7 @@ import WireGuard
 // (a sockaddr_in6). These conversions sit at the edge, without allocating.
 
 extension Endpoint {
-    init(_ address: SocketAddress) {
+    public init(_ address: SocketAddress) {
         let port = address.port
         let ip: IPAddress = address.withIPBytes { bytes in
             if bytes.count == 4 {
@@ -21,7 +21,7 @@ extension Endpoint {
 }
 
 extension SocketAddress {
-    init?(_ endpoint: Endpoint) {
+    public init?(_ endpoint: Endpoint) {
         var raw: (UInt64, UInt64) = (0, 0)
         let port = endpoint.port
         let made: SocketAddress? = withUnsafeMutableBytes(of: &raw) { bytes in
