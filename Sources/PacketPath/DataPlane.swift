@@ -140,9 +140,8 @@ public final class DataPlane: @unchecked Sendable {
     func handleOutbound(_ batch: borrowing PacketBatch, count: Int, now: Now) {
         precondition(batch.headroom >= MessageLayout.transportHeaderLength, "outbound batches need room for the transport header")
         let headroom = batch.headroom
-        let limit = min(count, outboundSends.count)
         var pending = 0
-        for i in 0..<limit {
+        for i in 0..<min(count, batch.count) {
             let length = batch.length(i)
             guard length > 0, let slot = batch.slot(i).baseAddress else { continue }
             let message = slot + (headroom - MessageLayout.transportHeaderLength)
@@ -170,6 +169,10 @@ public final class DataPlane: @unchecked Sendable {
             if case .seal(let ticket) = decision {
                 ticket.seal(message: message, packetLength: length)
                 guard let address = outboundAddresses.address(for: ticket.endpoint) else { continue }
+                if pending == outboundSends.count {
+                    sendOutbound(pending)
+                    pending = 0
+                }
                 outboundSends[pending] = OutgoingDatagram(bytes: UnsafeRawBufferPointer(start: message, count: ticket.messageLength),
                                                           destination: address)
                 pending += 1
@@ -213,13 +216,21 @@ public final class DataPlane: @unchecked Sendable {
             if length > 0, message[0] == 1 || message[0] == 2 {
                 underLoad = inboundLoad.record(now: now.monotonic) || forcedUnderLoad
             }
-            if let packet = open(message, from: source, now: now, underLoad: underLoad), delivered < inboundPackets.count {
+            if let packet = open(message, from: source, now: now, underLoad: underLoad) {
+                if delivered == inboundPackets.count {
+                    writeInbound(delivered)
+                    delivered = 0
+                }
                 inboundPackets[delivered] = packet
                 delivered += 1
             }
         }
-        guard delivered > 0 else { return }
-        let outcome = device.write(UnsafeBufferPointer(rebasing: inboundPackets[0..<delivered]))
+        writeInbound(delivered)
+    }
+
+    private func writeInbound(_ count: Int) {
+        guard count > 0 else { return }
+        let outcome = device.write(UnsafeBufferPointer(rebasing: inboundPackets[0..<count]))
         if outcome.failures > 0 {
             tunWriteErrors.add(UInt64(outcome.failures), ordering: .relaxed)
             if let error = outcome.lastError { log.limited("tun-write", "\(error)") }

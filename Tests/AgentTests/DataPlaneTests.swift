@@ -136,6 +136,22 @@ final class DataPlanePair {
         #expect(pair.deviceB.takeWritten() == packets)
     }
 
+    @Test func aBatchLargerThanTheDevicesIsSentWhole() {
+        let pair = DataPlanePair()
+        pair.deviceA.inject(Self.toB)
+        pair.pump()
+        _ = pair.deviceB.takeWritten()
+        let packets = (0..<12).map { ipv4Packet(from: "192.168.4.1", to: "192.168.4.2", payload: [UInt8($0), 7]) }
+        var batch = PacketBatch(count: packets.count, bufferSize: 256, headroom: 16, tailroom: 32)
+        for (i, packet) in packets.enumerated() {
+            packet.withUnsafeBytes { batch.buffer(i).baseAddress!.copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
+            batch.setLength(packet.count, at: i)
+        }
+        pair.a.handleOutbound(batch, count: packets.count, now: pair.clock.now)
+        pair.pump()
+        #expect(pair.deviceB.takeWritten() == packets)
+    }
+
     @Test func outboundRefusalDropsBeforeANonce() {
         let pair = DataPlanePair()
         pair.roleA.admit(outbound: false)
