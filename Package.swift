@@ -53,7 +53,7 @@ let package = Package(
         .executableTarget(
             name: "warren",
             dependencies: [
-                "Agent", "Configuration", "WarrenCrypto", "LinuxPlatform", "Session", "Payment",
+                "Agent", "Configuration", "WarrenCrypto", "LinuxPlatform", "PacketPath", "Session", "Payment",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
