@@ -1,5 +1,4 @@
 import LinuxPlatform
-import Glibc
 import PacketPath
 import Payment
 

@@ -1,5 +1,4 @@
 import Configuration
-import Glibc
 import LinuxPlatform
 import PacketPath
 import Payment
