@@ -57,7 +57,9 @@ enum ExitSession {
             // Wait up to attempt seconds for the answer to this request.
             let deadline = clock.now().monotonic &+ UInt64(attempt) * 1_000_000_000
             repeat {
-                let count = (try? socket.receive(into: &batch)) ?? 0
+                // A failing receive ends this attempt's wait at once, as it always did.
+                let count: Int
+                do { count = try socket.receive(into: &batch) } catch { break }
                 for i in 0..<count {
                     let bytes = UnsafeRawBufferPointer(rebasing: batch.buffer(i)[0..<batch.length(i)])
                     guard bytes.first == SessionMessageType.response.rawValue else { continue }
