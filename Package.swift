@@ -53,7 +53,7 @@ let package = Package(
         .executableTarget(
             name: "warren",
             dependencies: [
-                "Agent", "Configuration", "WarrenCrypto", "LinuxPlatform", "Session", "Payment",
+                "Agent", "Configuration", "WarrenCrypto", "LinuxPlatform", "PacketPath", "Session", "Payment",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -63,7 +63,7 @@ let package = Package(
 
         .testTarget(name: "WarrenCryptoTests", dependencies: ["WarrenCrypto", "CSodium"]),
         .testTarget(name: "WireGuardTests", dependencies: ["WireGuard", "WarrenCrypto", "WarrenTestSupport"]),
-        .testTarget(name: "AgentTests", dependencies: ["Agent", "Configuration", "PacketPath", "WireGuard", "LinuxPlatform", "PlatformFakes", "Session", "WarrenTestSupport"]),
+        .testTarget(name: "AgentTests", dependencies: ["Agent", "Configuration", "PacketPath", "WireGuard", "LinuxPlatform", "PlatformFakes", "Payment", "Session", "WarrenTestSupport"]),
         .testTarget(name: "SessionTests", dependencies: ["Session", "WireGuard", "WarrenCrypto"]),
         .testTarget(name: "PolicyTests", dependencies: ["Policy", "WireGuard", "WarrenTestSupport"]),
         // Agent for its disk adapters (DiskChannelFiles, DiskLedgerFiles): the disk tests prove them.

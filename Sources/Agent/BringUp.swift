@@ -63,7 +63,7 @@ extension TunnelAgent {
         if let provider { try startProvider(provider, journal: journal) }
         if var side = consumer, let providerKey = config.peers.last?.publicKey {
             side.keeper = ExitSessionKeeper(identity: side.identity, opened: side.opened, providerKey: providerKey,
-                                            payment: side.payment, shutdown: shutdown, log: log)
+                                            payment: side.payment, shutdown: shutdown, clock: clock, log: log)
             consumer = side
         }
         let plane = DataPlane(tunnel: tunnel, device: tun, socket: socket, role: role(provider: provider, consumer: consumer),
@@ -99,7 +99,8 @@ extension TunnelAgent {
         config.interface.addresses += service.providerAddresses
         if providerConfig.price != .free {
             service.billing = try ProviderBilling.start(stateDirectory: options.stateDirectory, config: providerConfig.payment,
-                                                        tariff: providerConfig.price, overchargePercent: knobs.overchargePercent, log: log)
+                                                        tariff: providerConfig.price, overchargePercent: knobs.overchargePercent,
+                                                        clock: clock, log: log)
         }
         return service
     }
@@ -150,7 +151,7 @@ extension TunnelAgent {
             do {
                 side.payment = try ConsumerPayment.start(stateDirectory: options.stateDirectory, config: exitConfig.payment, grant: opened.grant,
                                                          providerWallet: wallet, stopPayingAfter: knobs.stopPayingAfter, shutdown: shutdown,
-                                                         log: log, file: options.configPath)
+                                                         clock: clock, log: log, file: options.configPath)
             } catch {
                 Self.sendClose(identity: identity, session: opened, socket: socket, now: clock.now())
                 throw error
@@ -283,7 +284,8 @@ extension TunnelAgent {
             }
         }
         return ProviderService(identity: identity, config: providerConfig, whitelist: whitelist,
-                               hostAddresses: InterfaceAddresses.all().compactMap { IPAddress(bytes: $0) }, mtu: config.interface.mtu ?? 1420, log: log)
+                               hostAddresses: InterfaceAddresses.all().compactMap { IPAddress(bytes: $0) }, mtu: config.interface.mtu ?? 1420,
+                               clock: clock, log: log)
     }
 
     private func startProvider(_ provider: ProviderService, journal: HostJournal) throws(AgentError) {
@@ -322,7 +324,7 @@ extension TunnelAgent {
             throw .config(ConfigError(file: options.configPath, line: exitConfig.providerLine, key: "Provider", message: "\(error)"))
         }
         let limit = exitConfig.maxPrice ?? .unlimited
-        let opened = try ExitSession.open(socket: socket, identity: identity, provider: address, maxPrices: limit, log: log)
+        let opened = try ExitSession.open(socket: socket, identity: identity, provider: address, maxPrices: limit, clock: clock, log: log)
         let grant = opened.grant
         config.interface.addresses = [grant.consumerIPv4, grant.consumerIPv6].compactMap { $0 }
         config.interface.dns = [grant.dnsIPv4, grant.dnsIPv6].compactMap { $0?.description }

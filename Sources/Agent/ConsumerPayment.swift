@@ -59,6 +59,8 @@ final class ConsumerPayment: @unchecked Sendable {
     let stopReason = Mutex<String?>(nil)
     /// Where the end of the session goes: the agent stops with exit code 3.
     let shutdown: Shutdown
+    /// The agent's clock: every event of the account is dated by it.
+    let clock: TimeSource
     /// The consumer's own meter: inner bytes sent to and received from the provider.
     var counts: (@Sendable () -> (sent: UInt64, received: UInt64))?
     private var socket: PaymentChannelSocket?
@@ -69,8 +71,9 @@ final class ConsumerPayment: @unchecked Sendable {
     static let watchdogEverySeconds: UInt64 = 10
 
     private init(ledger: LocalLedger, channel: Channel, config: ConsumerPaymentConfig, log: EventLog,
-                 store: ChannelStore, account: ConsumerAccount, shutdown: Shutdown) {
+                 store: ChannelStore, account: ConsumerAccount, shutdown: Shutdown, clock: TimeSource) {
         self.shutdown = shutdown
+        self.clock = clock
         self.ledger = ledger
         self.channel = channel
         self.config = config
@@ -81,16 +84,26 @@ final class ConsumerPayment: @unchecked Sendable {
     /// Loads the channels, settles what the watchdog can, and picks or opens the channel
     /// that pays this provider. `stopPayingAfter` is the test switch WARREN_TEST_STOP_PAYING_AFTER.
     static func start(stateDirectory: String, config: ConsumerPaymentConfig, grant: SessionGrant, providerWallet: EthereumAddress,
-                      stopPayingAfter: UInt64?, shutdown: Shutdown, log: EventLog, file: String) throws(AgentError) -> ConsumerPayment {
-        guard let deposit = config.deposit else {
-            throw .config(ConfigError(file: file, line: config.depositLine, key: "Deposit",
-                message: "the provider charges \(TokenAmount(baseUnits: grant.prices.perGiB).shown)/GiB, \(TokenAmount(baseUnits: grant.prices.perMinute).shown)/min: set Deposit = the tokens to lock in a payment channel (e.g. Deposit = 1) in [Exit]"))
-        }
+                      stopPayingAfter: UInt64?, shutdown: Shutdown, clock: TimeSource, log: EventLog, file: String) throws(AgentError) -> ConsumerPayment {
+        guard config.deposit != nil else { throw noDeposit(config: config, grant: grant, file: file) }
         let opened = try PaymentState.open(stateDirectory: stateDirectory, ledgerDirectory: config.ledger, section: "Exit",
-                                           persistInterval: config.persistInterval, log: log)
+                                           persistInterval: config.persistInterval, nowWall: clock.now().wall / 1_000_000_000, log: log)
+        return try start(opened, config: config, grant: grant, providerWallet: providerWallet, stopPayingAfter: stopPayingAfter,
+                         shutdown: shutdown, clock: clock, log: log, file: file)
+    }
+
+    private static func noDeposit(config: ConsumerPaymentConfig, grant: SessionGrant, file: String) -> AgentError {
+        .config(ConfigError(file: file, line: config.depositLine, key: "Deposit",
+            message: "the provider charges \(TokenAmount(baseUnits: grant.prices.perGiB).shown)/GiB, \(TokenAmount(baseUnits: grant.prices.perMinute).shown)/min: set Deposit = the tokens to lock in a payment channel (e.g. Deposit = 1) in [Exit]"))
+    }
+
+    /// The same over an opened payment state (any storage: a test's is in memory).
+    static func start(_ opened: PaymentState, config: ConsumerPaymentConfig, grant: SessionGrant, providerWallet: EthereumAddress,
+                      stopPayingAfter: UInt64?, shutdown: Shutdown, clock: TimeSource, log: EventLog, file: String) throws(AgentError) -> ConsumerPayment {
+        guard let deposit = config.deposit else { throw noDeposit(config: config, grant: grant, file: file) }
         let (wallet, ledger) = (opened.wallet, opened.ledger)
         var store = opened.store
-        let now = TimeSource.now()
+        let now = clock.now()
         let wall = now.wall / 1_000_000_000
         reclaimExpired(&store, ledger: ledger, now: wall, log: log)
 
@@ -126,7 +139,7 @@ final class ConsumerPayment: @unchecked Sendable {
         } catch let error as AgentError {
             throw error
         } catch let error as ChannelStoreError {
-            throw .session("writing the channel store in \(stateDirectory)/channels: \(error)")
+            throw .session("writing the channel store in \(opened.channelsLocation): \(error)")
         } catch {
             throw .session("\(error)")
         }
@@ -137,7 +150,8 @@ final class ConsumerPayment: @unchecked Sendable {
         let account = ConsumerAccount(wallet: wallet, record: record, channels: store.records.values, sessionID: grant.sessionID,
                                       tariff: grant.prices,
                                       counts: .init(sent: 0, received: 0), settings: settings, now: instant(now))
-        return ConsumerPayment(ledger: ledger, channel: channel, config: config, log: log, store: store, account: account, shutdown: shutdown)
+        return ConsumerPayment(ledger: ledger, channel: channel, config: config, log: log, store: store, account: account,
+                               shutdown: shutdown, clock: clock)
     }
 
     /// Before asking for a session: nil while today's MaxSpend has room, else why not. A
@@ -172,22 +186,29 @@ final class ConsumerPayment: @unchecked Sendable {
 
     // MARK: Running
 
-    /// Binds the payment port on our tunnel address and announces the channel.
+    /// Binds the payment port on our tunnel address, announces the channel and serves the
+    /// port (a receive waits at most half a second, so `tick` runs at least twice a second).
     func start(tunnelAddress: IPAddress, providerAddress: IPAddress) throws(PlatformError) {
-        let socket = try PaymentChannelSocket(address: tunnelAddress)
+        let socket = try PaymentChannelSocket(address: tunnelAddress, receiveTimeoutMilliseconds: 500)
+        attach(socket, providerAddress: providerAddress)
+        try socket.start(name: "warren-pay", log: log, tick: { [self] in tick() }) { [self] bytes, _ in handle(bytes) }
+    }
+
+    /// Pays through `socket` from now on and announces the channel; whoever receives on it
+    /// calls `handle` and `tick` (the thread `start` runs, or a test step by step).
+    func attach(_ socket: PaymentChannelSocket, providerAddress: IPAddress) {
         self.socket = socket
         self.providerAddress = providerAddress
-        let now = TimeSource.now()
+        let now = clock.now()
         lastWatchdog.store(now.monotonic, ordering: .relaxed)
         apply(now) { account, now in account.tunnelUp(now: now) }
-        try socket.start(name: "warren-pay", log: log, tick: { [self] in tick() }) { [self] bytes, _ in handle(bytes) }
     }
 
     /// After every receive (at least twice a second): the account's timers (announcements,
     /// the batched payment, the end of the final wait), and every 10 s the batched writes
     /// and the reclaiming watchdog.
-    private func tick() {
-        let now = TimeSource.now()
+    func tick() {
+        let now = clock.now()
         apply(now) { account, now in account.tick(now: now) }
         guard now.monotonic &- lastWatchdog.load(ordering: .relaxed) >= Self.watchdogEverySeconds * 1_000_000_000 else { return }
         lastWatchdog.store(now.monotonic, ordering: .relaxed)
@@ -199,12 +220,13 @@ final class ConsumerPayment: @unchecked Sendable {
         }
     }
 
-    private func handle(_ bytes: [UInt8]) {
+    /// A datagram from the provider on the payment port.
+    func handle(_ bytes: [UInt8]) {
         guard bytes.first == PaymentMessageType.invoice.rawValue, let invoice = try? SignedInvoice(parsing: bytes) else {
             log.limited("invoice-bad", "dropped a payment message from the provider that is not an invoice")
             return
         }
-        let now = TimeSource.now()
+        let now = clock.now()
         let counts = meter()
         apply(now) { account, now in account.receive(invoice: invoice, counts: counts, now: now) }
     }
@@ -288,11 +310,11 @@ final class ConsumerPayment: @unchecked Sendable {
     /// the closing flag), pay it at once, so that its claim equals our final voucher, and mark
     /// the session ended on disk. Waits at most the account's final-invoice wait.
     func finish() {
-        var closed = apply(TimeSource.now()) { account, now in account.close(now: now) }
+        var closed = apply(clock.now()) { account, now in account.close(now: now) }
         // The payment thread pays the final invoice as it arrives; this loop ends the wait.
         while !closed {
             usleep(50_000)
-            closed = apply(TimeSource.now()) { account, now in account.tick(now: now) }
+            closed = apply(clock.now()) { account, now in account.tick(now: now) }
                 || state.withLock { $0.account.phase == .closed }
         }
     }
@@ -301,7 +323,7 @@ final class ConsumerPayment: @unchecked Sendable {
     /// name the new session and count from zero; the channel goes on from its best voucher.
     func renew(grant: SessionGrant) {
         let counts = meter()
-        let now = TimeSource.now()
+        let now = clock.now()
         state.withLock { state in
             state.account.renew(sessionID: grant.sessionID, tariff: grant.prices,
                                 counts: counts, now: Self.instant(now))
@@ -312,7 +334,7 @@ final class ConsumerPayment: @unchecked Sendable {
         state.withLock { state in
             let account = state.account
             let record = state.store[channel.id]
-            let now = UInt64(time(nil))
+            let now = clock.now().wall / 1_000_000_000
             let best = record?.bestAmount ?? 0
             return ConsumerPaymentStatus(
                 channel: channel.id.description, providerWallet: channel.provider.description,

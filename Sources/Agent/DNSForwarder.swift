@@ -97,7 +97,7 @@ final class DNSForwarder: @unchecked Sendable {
             guard batch.source(0) == upstream, !batch.isTruncated(0) else { continue }
             let reply = Array(batch.buffer(0)[0..<batch.length(0)])
             guard let response = try? DNSResponse(parsing: reply, answering: query) else { continue }
-            let now = TimeSource.now().monotonic
+            let now = provider.clock.now().monotonic
             let refused = provider.state.withLock { $0.policy.learn(response, now: now) }
             if !refused.isEmpty {
                 log.limited("dns-protected", "not learned from the answer for \(query.question.name.text): \(refused.map(\.description).joined(separator: ", ")) (the owner's host, its networks or a local-only range; a consumer never reaches them)")

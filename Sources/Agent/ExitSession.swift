@@ -17,8 +17,23 @@ enum ExitSession {
 
     static let attempts = 6
 
+    /// How often a wait for the answer looks at the clock: a receive on the UDP socket
+    /// returns empty after this long.
+    static let receivePollMilliseconds = 100
+
+    /// Over the agent's UDP socket: its receives are bounded while the session is asked for,
+    /// and block again afterwards (the data plane's receive thread takes the socket over).
     static func open(socket: UDPSocket, identity: NodeIdentity, provider: ProviderAddress, maxPrices: Tariff,
-                     log: EventLog) throws(AgentError) -> Opened {
+                     clock: TimeSource, log: EventLog) throws(AgentError) -> Opened {
+        _ = try? socket.setReceiveTimeout(milliseconds: receivePollMilliseconds)
+        defer { _ = try? socket.setReceiveTimeout(milliseconds: 0) }
+        return try open(over: socket, identity: identity, provider: provider, maxPrices: maxPrices, clock: clock, log: log)
+    }
+
+    /// Sends a request and waits `attempt` seconds of `clock` for its answer, up to `attempts`
+    /// times. `socket`'s receive must return (empty) now and then, so the wait can end.
+    static func open(over socket: any DatagramSocket, identity: NodeIdentity, provider: ProviderAddress, maxPrices: Tariff,
+                     clock: TimeSource, log: EventLog) throws(AgentError) -> Opened {
         let addresses: [SocketAddress]
         do { addresses = try SocketAddress.resolve(host: provider.host, port: provider.port) } catch {
             throw .platform(step: "resolving the provider \(provider.host)", error)
@@ -28,12 +43,11 @@ enum ExitSession {
         }
         let endpoint = Endpoint(target)
         var batch = ReceiveBatch(count: 4, bufferSize: 2048, headroom: 0)
-        defer { _ = try? socket.setReceiveTimeout(milliseconds: 0) }
         for attempt in 1...attempts {
             let sealed: (bytes: [UInt8], secret: SessionRequestSecret)
             do {
                 sealed = try SessionRequest.seal(identity: identity, provider: provider.identity, maxPrices: maxPrices,
-                                                 channel: nil, now: TimeSource.now(), entropy: SystemEntropy())
+                                                 channel: nil, now: clock.now(), entropy: SystemEntropy())
             } catch {
                 throw .session("sealing a session request to \(provider.identity): \(error)")
             }
@@ -41,19 +55,23 @@ enum ExitSession {
                 log.limited("session-send", "sending the session request to \(endpoint): \(error)")
             }
             // Wait up to attempt seconds for the answer to this request.
-            _ = try? socket.setReceiveTimeout(milliseconds: 1000 * attempt)
-            let count = (try? socket.receive(into: &batch)) ?? 0
-            for i in 0..<count {
-                let bytes = UnsafeRawBufferPointer(rebasing: batch.buffer(i)[0..<batch.length(i)])
-                guard bytes.first == SessionMessageType.response.rawValue else { continue }
-                guard let answer = try? SessionResponse.open(bytes, secret: sealed.secret) else { continue }
-                switch answer {
-                case .accepted(let grant):
-                    return Opened(grant: grant, endpoint: endpoint, provider: provider, maxPrices: maxPrices)
-                case .refused(let refusal):
-                    throw .session("provider \(provider) refused the session: \(refusal.reason)" + (refusal.text.isEmpty ? "" : " (\(refusal.text))"))
+            let deadline = clock.now().monotonic &+ UInt64(attempt) * 1_000_000_000
+            repeat {
+                // A failing receive ends this attempt's wait at once, as it always did.
+                let count: Int
+                do { count = try socket.receive(into: &batch) } catch { break }
+                for i in 0..<count {
+                    let bytes = UnsafeRawBufferPointer(rebasing: batch.buffer(i)[0..<batch.length(i)])
+                    guard bytes.first == SessionMessageType.response.rawValue else { continue }
+                    guard let answer = try? SessionResponse.open(bytes, secret: sealed.secret) else { continue }
+                    switch answer {
+                    case .accepted(let grant):
+                        return Opened(grant: grant, endpoint: endpoint, provider: provider, maxPrices: maxPrices)
+                    case .refused(let refusal):
+                        throw .session("provider \(provider) refused the session: \(refusal.reason)" + (refusal.text.isEmpty ? "" : " (\(refusal.text))"))
+                    }
                 }
-            }
+            } while clock.now().monotonic < deadline
             log.warning("no answer from provider \(endpoint) (attempt \(attempt) of \(attempts))")
         }
         throw .session("provider \(provider) did not answer \(attempts) session requests: check its endpoint, that it runs in provider mode, and the identity")
@@ -79,12 +97,14 @@ final class ExitSessionKeeper: @unchecked Sendable {
     let log: EventLog
     /// Where a lost session goes: the agent stops with exit code 4.
     let shutdown: Shutdown
+    let clock: TimeSource
     private let request = Mutex<(secret: SessionRequestSecret?, answer: SessionAnswer?)>((nil, nil))
     private let state: Mutex<(grant: SessionGrant, renewing: Bool, quietUntil: UInt64, lost: String?)>
 
     init(identity: NodeIdentity, opened: ExitSession.Opened, providerKey: [UInt8],
-         payment: ConsumerPayment?, shutdown: Shutdown, log: EventLog) {
+         payment: ConsumerPayment?, shutdown: Shutdown, clock: TimeSource, log: EventLog) {
         self.identity = identity
+        self.clock = clock
         self.shutdown = shutdown
         self.opened = opened
         self.providerKey = providerKey
@@ -129,7 +149,7 @@ final class ExitSessionKeeper: @unchecked Sendable {
     private func renew(through plane: DataPlane) -> SessionAnswer? {
         for attempt in 1...ExitSession.attempts {
             guard let sealed = try? SessionRequest.seal(identity: identity, provider: opened.provider.identity, maxPrices: opened.maxPrices,
-                                                        channel: nil, now: TimeSource.now(), entropy: SystemEntropy()) else { return nil }
+                                                        channel: nil, now: clock.now(), entropy: SystemEntropy()) else { return nil }
             request.withLock { $0 = (sealed.secret, nil) }
             plane.transmit([Datagram(bytes: sealed.bytes, endpoint: opened.endpoint)])
             for _ in 0..<(10 * attempt) {
@@ -156,7 +176,7 @@ final class ExitSessionKeeper: @unchecked Sendable {
         case nil:
             problem = "the provider answered none of \(ExitSession.attempts) session requests"
         }
-        let now = TimeSource.now().monotonic
+        let now = clock.now().monotonic
         state.withLock { state in
             if case .accepted(let new) = answer, problem == nil { state.grant = new }
             state.renewing = false

@@ -4,25 +4,32 @@ import PacketPath
 import Policy
 import WireGuard
 
-/// One UDP socket on a tunnel address's payment port, with a thread that hands each
+/// One datagram socket on a tunnel address's payment port, with a thread that hands each
 /// datagram to `handle`.
 final class PaymentChannelSocket: @unchecked Sendable {
-    let socket: UDPSocket
+    let socket: any DatagramSocket
     let address: IPAddress
 
-    init(address: IPAddress) throws(PlatformError) {
-        guard let bind = SocketAddress(Endpoint(address: address, port: PaymentPort.number)) else {
-            throw PlatformError(call: "bind", errno: EINVAL, message: "\(address) is not a bindable address")
-        }
-        socket = try UDPSocket(binding: bind)
+    /// A socket already on `address`'s payment port (an in-memory one, in tests).
+    init(socket: any DatagramSocket, address: IPAddress) {
+        self.socket = socket
         self.address = address
     }
 
-    /// Starts the thread. With `tick`, receives wait at most half a second and `tick` runs
-    /// after each wait (the consumer's timers: announcements, batched payment, watchdog).
+    /// Binds a UDP socket on `address`'s payment port. With a timeout, a receive waits at most
+    /// that long (the thread's `tick` then runs: the consumer's timers).
+    convenience init(address: IPAddress, receiveTimeoutMilliseconds: Int? = nil) throws(PlatformError) {
+        guard let bind = SocketAddress(Endpoint(address: address, port: PaymentPort.number)) else {
+            throw PlatformError(call: "bind", errno: EINVAL, message: "\(address) is not a bindable address")
+        }
+        let socket = try UDPSocket(binding: bind)
+        if let receiveTimeoutMilliseconds { try socket.setReceiveTimeout(milliseconds: receiveTimeoutMilliseconds) }
+        self.init(socket: socket, address: address)
+    }
+
+    /// Starts the thread; `tick` runs after each receive, also one that timed out.
     func start(name: String, log: EventLog, tick: (@Sendable () -> Void)? = nil,
                handle: @escaping @Sendable ([UInt8], Endpoint) -> Void) throws(PlatformError) {
-        if tick != nil { try socket.setReceiveTimeout(milliseconds: 500) }
         let loop = DatagramLoop(threadName: name, batchCount: 8, bufferSize: 512, errorKey: "payment-receive",
                                 errorPrefix: "payment socket: ", pauseAfterErrorMicroseconds: 100_000, log: log)
         try loop.start(socket: socket) { batch, count in

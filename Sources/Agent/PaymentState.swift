@@ -1,5 +1,4 @@
 import LinuxPlatform
-import Glibc
 import PacketPath
 import Payment
 
@@ -9,23 +8,36 @@ struct PaymentState {
     var wallet: WalletKey
     var ledger: LocalLedger
     var store: ChannelStore
+    /// Where the channel files are, as the log names them (a directory on disk).
+    var channelsLocation: String
 
+    /// Over the state directory's files on disk: what the agent runs with.
     static func open(stateDirectory: String, ledgerDirectory: String, section: String, persistInterval: UInt64,
-                     log: EventLog) throws(AgentError) -> PaymentState {
+                     nowWall: UInt64, log: EventLog) throws(AgentError) -> PaymentState {
         let wallet = try WalletStore.loadOrCreate(stateDirectory: stateDirectory)
-        let ledger: LocalLedger
-        do { ledger = try LocalLedger(files: DiskLedgerFiles(directory: ledgerDirectory)) } catch {
-            throw .session("opening the local ledger in \(ledgerDirectory) ([\(section)] Ledger): \(error); check the directory exists and is writable by the agent")
-        }
         let directory = stateDirectory + "/channels"
-        var store: ChannelStore
-        do { store = try ChannelStore.load(files: DiskChannelFiles(directory: directory), persistInterval: persistInterval) } catch {
-            throw .session("loading the channels in \(directory): \(error)")
+        return try open(wallet: wallet, ledgerFiles: DiskLedgerFiles(directory: ledgerDirectory), ledgerLocation: ledgerDirectory,
+                        channelFiles: DiskChannelFiles(directory: directory), channelsLocation: directory, section: section,
+                        persistInterval: persistInterval, nowWall: nowWall, log: log)
+    }
+
+    /// Over any storage (in memory, in tests); `ledgerLocation` and `channelsLocation` are
+    /// what errors and the log call them.
+    static func open(wallet: WalletKey, ledgerFiles: some LedgerFiles, ledgerLocation: String, channelFiles: some ChannelFiles,
+                     channelsLocation: String, section: String, persistInterval: UInt64, nowWall: UInt64,
+                     log: EventLog) throws(AgentError) -> PaymentState {
+        let ledger: LocalLedger
+        do { ledger = try LocalLedger(files: ledgerFiles) } catch {
+            throw .session("opening the local ledger in \(ledgerLocation) ([\(section)] Ledger): \(error); check the directory exists and is writable by the agent")
         }
-        for name in store.damaged { log.error("channel file \(directory)/\(name) is damaged (torn or edited): not loaded; keep it for inspection") }
+        var store: ChannelStore
+        do { store = try ChannelStore.load(files: channelFiles, persistInterval: persistInterval) } catch {
+            throw .session("loading the channels in \(channelsLocation): \(error)")
+        }
+        for name in store.damaged { log.error("channel file \(channelsLocation)/\(name) is damaged (torn or edited): not loaded; keep it for inspection") }
         // A session the files still show as running died with the power or the process.
-        let ended = store.endSessionsLeftOpen(now: UInt64(time(nil)))
+        let ended = store.endSessionsLeftOpen(now: nowWall)
         if !ended.isEmpty { log.info("\(ended.count) channel(s) had a session when the agent stopped: marked ended") }
-        return PaymentState(wallet: wallet, ledger: ledger, store: store)
+        return PaymentState(wallet: wallet, ledger: ledger, store: store, channelsLocation: channelsLocation)
     }
 }

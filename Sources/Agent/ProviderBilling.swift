@@ -1,6 +1,6 @@
 import Configuration
-import Glibc
 import LinuxPlatform
+import PacketPath
 import Payment
 import Session
 import Synchronization
@@ -65,27 +65,39 @@ final class ProviderBilling: @unchecked Sendable {
         policy = WatchdogPolicy(settleThreshold: config.settleThreshold.baseUnits, expiryMargin: config.expiryMarginSeconds)
     }
 
-    /// Loads the channel store, marks sessions that died with the process as ended and runs
-    /// the watchdog once: a provider that was off when sessions ended claims now.
+    /// Loads the channel store from the state directory, marks sessions that died with the
+    /// process as ended and runs the watchdog once: a provider that was off when sessions
+    /// ended claims now.
     static func start(stateDirectory: String, config: ProviderPaymentConfig, tariff: Tariff, overchargePercent: UInt64,
-                      log: EventLog) throws(AgentError) -> ProviderBilling {
+                      clock: TimeSource, log: EventLog) throws(AgentError) -> ProviderBilling {
+        let nowWall = clock.now().wall / 1_000_000_000
         let opened = try PaymentState.open(stateDirectory: stateDirectory, ledgerDirectory: config.ledger, section: "Provider",
-                                           persistInterval: config.persistInterval, log: log)
-        let (wallet, ledger, store) = (opened.wallet, opened.ledger, opened.store)
-        let now = UInt64(time(nil))
-        let billing = ProviderBilling(wallet: wallet, ledger: ledger, store: store, config: config, tariff: tariff,
+                                           persistInterval: config.persistInterval, nowWall: nowWall, log: log)
+        return start(opened, config: config, tariff: tariff, overchargePercent: overchargePercent, nowWall: nowWall, log: log)
+    }
+
+    /// The same over an opened payment state (any storage: a test's is in memory).
+    static func start(_ opened: PaymentState, config: ProviderPaymentConfig, tariff: Tariff, overchargePercent: UInt64,
+                      nowWall: UInt64, log: EventLog) -> ProviderBilling {
+        let billing = ProviderBilling(wallet: opened.wallet, ledger: opened.ledger, store: opened.store, config: config, tariff: tariff,
                                       overchargePercent: overchargePercent, log: log)
-        billing.runWatchdog(now: now)
-        log.info("payments to \(wallet.address) on the local ledger \(config.ledger); \(billing.store.withLock { $0.records.count }) channel(s) on disk")
+        billing.runWatchdog(now: nowWall)
+        log.info("payments to \(opened.wallet.address) on the local ledger \(config.ledger); \(billing.store.withLock { $0.records.count }) channel(s) on disk")
         return billing
     }
 
+    /// Binds the payment port on each tunnel address and serves it, one thread each.
     func startSockets(addresses: [IPAddress], handle: @escaping @Sendable ([UInt8], Endpoint) -> Void) throws(PlatformError) {
         for address in addresses {
             let socket = try PaymentChannelSocket(address: address)
             try socket.start(name: "warren-pay", log: log, handle: handle)
             sockets.append(socket)
         }
+    }
+
+    /// Sends through `socket` too, whoever receives on it (a test receives itself, step by step).
+    func use(_ socket: PaymentChannelSocket) {
+        sockets.append(socket)
     }
 
     func send(_ bytes: [UInt8], to address: IPAddress) -> Bool {

@@ -56,6 +56,8 @@ final class ProviderService: @unchecked Sendable {
     let providerAddressList: [IPAddress]
     let mtu: Int
     let log: EventLog
+    /// The agent's clock, for what is not handed `now` by the data plane (closes, vouchers, status).
+    let clock: TimeSource
     let entropy = SystemEntropy()
     /// Set once the data plane exists: consumer peers are added and removed under its lock.
     weak var plane: DataPlane?
@@ -67,8 +69,10 @@ final class ProviderService: @unchecked Sendable {
     var dnsListeners: [ProviderRuleset.DNSListener] = []
     private let housekeepingTicks = Atomic<UInt64>(0)
 
-    init(identity: NodeIdentity, config: ProviderConfig, whitelist: ExitWhitelist?, hostAddresses: [IPAddress], mtu: Int, log: EventLog) {
+    init(identity: NodeIdentity, config: ProviderConfig, whitelist: ExitWhitelist?, hostAddresses: [IPAddress], mtu: Int,
+         clock: TimeSource, log: EventLog) {
         self.identity = identity
+        self.clock = clock
         self.config = config
         self.mtu = mtu
         self.log = log
@@ -268,14 +272,15 @@ final class ProviderService: @unchecked Sendable {
         } ?? 0
         log.info("session \(session.id) of \(session.consumer) ended (\(reason)): \(session.meter.bytesFromConsumer) B from, \(sent) B to the consumer")
         guard let billing else { return }
+        let now = clock.now()
         var channels = settle
         if var account = session.account {
-            let closing = billing.close(&account, now: TimeSource.now())
+            let closing = billing.close(&account, now: now)
             log.info("session \(session.id)\(closing.channel.map { " on channel \($0)" } ?? ""): due \(TokenAmount(baseUnits: closing.due).exact), paid \(TokenAmount(baseUnits: closing.paid).exact), left unpaid \(TokenAmount(baseUnits: closing.leftUnpaid).shown)")
             channels += closing.settle
         }
         for channel in channels {
-            billing.sessionEnded(channel: channel, nowWall: TimeSource.now().wall / 1_000_000_000)
+            billing.sessionEnded(channel: channel, nowWall: now.wall / 1_000_000_000)
         }
     }
 
@@ -285,7 +290,7 @@ final class ProviderService: @unchecked Sendable {
         hostWatch?.stop()
         let keys = state.withLock { Array($0.sessions.keys) }
         for key in keys { end(key, reason: reason) }
-        billing?.shutdown(nowWall: TimeSource.now().wall / 1_000_000_000)
+        billing?.shutdown(nowWall: clock.now().wall / 1_000_000_000)
     }
 
     // MARK: Data plane
@@ -371,7 +376,7 @@ final class ProviderService: @unchecked Sendable {
             log.limited("voucher-signer", "dropped a voucher from \(source.address): no signer recovers")
             return
         }
-        let now = TimeSource.now()
+        let now = clock.now()
         let wall = now.wall / 1_000_000_000
         guard let (key, session) = state.withLock({ state -> ([UInt8], ProviderSession)? in
             state.sessions.first { $0.value.addresses.contains { $0.address == source.address } }.map { ($0.key, $0.value) }
@@ -497,7 +502,7 @@ final class ProviderService: @unchecked Sendable {
         let sentByKey: [[UInt8]: UInt64] = plane?.tunnel.withLock { tunnel in
             Dictionary(tunnel.peers.map { ($0.publicKey, $0.innerSentBytes) }, uniquingKeysWith: { a, _ in a })
         } ?? [:]
-        let now = TimeSource.now().monotonic
+        let now = clock.now().monotonic
         return state.withLock { state in
             ProviderStatus(
                 identity: PublicIdentity(signingPublicKey: identity.signingPublicKey)?.description ?? "",

@@ -16,9 +16,6 @@ public struct TimeSource: Sendable {
     /// The system clocks: CLOCK_MONOTONIC and CLOCK_REALTIME.
     public static let system = TimeSource(reading: { TimeSource.systemNow() })
 
-    /// Read the system clocks directly; only for code that is not given a `TimeSource`.
-    public static func now() -> Now { systemNow() }
-
     private static func systemNow() -> Now {
         var mono = timespec(), wall = timespec()
         clock_gettime(CLOCK_MONOTONIC, &mono)

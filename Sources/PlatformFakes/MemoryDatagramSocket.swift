@@ -7,13 +7,25 @@ import Synchronization
 /// an address nobody holds is lost, as UDP's would be. Two sockets on one network are a
 /// connected pair.
 public final class MemoryNetwork: Sendable {
+    /// Where a datagram to an address no socket holds goes instead of being lost: bytes,
+    /// source, destination (a `MemoryHost` routes it into its TUN device).
+    public typealias Route = @Sendable (_ bytes: [UInt8], _ source: SocketAddress, _ destination: SocketAddress) -> Void
+
     private let sockets = Mutex<[SocketAddress: MemoryDatagramSocket]>([:])
     private let lostCount = Atomic<Int>(0)
+    private let offNetwork: Route?
 
-    public init() {}
+    public init(offNetwork: Route? = nil) {
+        self.offNetwork = offNetwork
+    }
 
-    /// Datagrams sent to an address no socket holds.
+    /// Datagrams sent to an address no socket holds (and no `offNetwork` route took).
     public var lost: Int { lostCount.load(ordering: .relaxed) }
+
+    /// Whether a socket is at `address`.
+    public func holds(_ address: SocketAddress) -> Bool {
+        sockets.withLock { $0[address] != nil }
+    }
 
     /// A socket at `address` (replacing one there before). Receives with nothing queued wait
     /// up to `receiveBoundMilliseconds` (0: return 0 at once).
@@ -26,7 +38,7 @@ public final class MemoryNetwork: Sendable {
 
     func deliver(_ bytes: [UInt8], from source: SocketAddress, to destination: SocketAddress) {
         guard let target = sockets.withLock({ $0[destination] }) else {
-            lostCount.add(1, ordering: .relaxed)
+            if let offNetwork { offNetwork(bytes, source, destination) } else { lostCount.add(1, ordering: .relaxed) }
             return
         }
         target.enqueue(bytes, from: source)
@@ -37,7 +49,7 @@ public final class MemoryNetwork: Sendable {
 public final class MemoryDatagramSocket: DatagramSocket, @unchecked Sendable {
     public let address: SocketAddress
     public let batchSize: Int
-    public let receiveBoundMilliseconds: Int
+    private let receiveBound: Atomic<Int>
     // Unowned: the network's table keeps the socket, the test keeps the network.
     private unowned let network: MemoryNetwork
     private let queue = Mutex<[(bytes: [UInt8], source: SocketAddress)]>([])
@@ -47,7 +59,14 @@ public final class MemoryDatagramSocket: DatagramSocket, @unchecked Sendable {
         self.network = network
         self.address = address
         self.batchSize = batchSize
-        self.receiveBoundMilliseconds = receiveBoundMilliseconds
+        receiveBound = Atomic(receiveBoundMilliseconds)
+    }
+
+    /// How long a receive with nothing queued waits (0: returns 0 at once). A test changes it
+    /// when a blocking caller (a session request's wait) gives way to step-by-step driving.
+    public var receiveBoundMilliseconds: Int {
+        get { receiveBound.load(ordering: .relaxed) }
+        set { receiveBound.store(newValue, ordering: .relaxed) }
     }
 
     /// Datagrams waiting to be received.

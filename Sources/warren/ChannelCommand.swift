@@ -4,6 +4,7 @@ import ArgumentParser
 import FoundationEssentials
 import Glibc
 import LinuxPlatform
+import PacketPath
 import Payment
 
 /// `warren channel`: this node's payment channels as its channel store holds them. Reads the
@@ -206,7 +207,8 @@ func tokens(_ baseUnits: UInt128) -> String { TokenAmount(baseUnits: baseUnits).
 /// The same for a decimal string of base units, as the JSON views hold them.
 func tokens(_ baseUnits: String) -> String { TokenAmount(baseUnits: UInt128(baseUnits) ?? 0).shown }
 
-func wallClock() -> UInt64 { UInt64(max(0, time(nil))) }
+/// Unix seconds now: the CLI's commands run once, on the system clock.
+func wallClock() -> UInt64 { TimeSource.system.now().wall / 1_000_000_000 }
 
 /// Unix seconds as ISO-8601 UTC ("2025-01-31T12:00:00Z"); "out of range" past what the C
 /// library's calendar takes (an expiry can be any 64-bit value).

@@ -216,7 +216,7 @@ struct Status: ParsableCommand {
                 fail("the agent at \(answer.path) sent an answer this warren cannot read: is it the same version?")
             }
             if index > 0 { print("") }
-            print(status.text(nowUnixSeconds: UInt64(time(nil))), terminator: "")
+            print(status.text(nowUnixSeconds: wallClock()), terminator: "")
         }
     }
 }
