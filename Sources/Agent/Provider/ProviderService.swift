@@ -67,7 +67,7 @@ final class ProviderService: @unchecked Sendable {
     var hostWatch: ProviderHostWatch?
     /// Where the DNS forwarder listens (for status); set once it is bound.
     var dnsListeners: [ProviderRuleset.DNSListener] = []
-    private let housekeepingTicks = Atomic<UInt64>(0)
+    let housekeepingTicks = Atomic<UInt64>(0)
 
     init(identity: NodeIdentity, config: ProviderConfig, whitelist: ExitWhitelist?, hostAddresses: [IPAddress], mtu: Int,
          clock: TimeSource, log: EventLog) {
@@ -251,7 +251,7 @@ final class ProviderService: @unchecked Sendable {
         end(session.wireGuardKey, reason: "closed by the consumer")
     }
 
-    private func end(_ key: [UInt8], reason: String) {
+    func end(_ key: [UInt8], reason: String) {
         guard let session = state.withLock({ state -> ProviderSession? in
             guard let session = state.sessions.removeValue(forKey: key) else { return nil }
             state.pool.release(slot: session.slot)
@@ -263,7 +263,7 @@ final class ProviderService: @unchecked Sendable {
     /// The rest of a session's end, once it is out of the table: its peer goes, its account
     /// is closed (what it left unpaid stays with the identity) and its channels (`settle`
     /// too) are marked ended for the watchdog to claim.
-    private func finish(_ session: ProviderSession, reason: String, settle: [ChannelID] = []) {
+    func finish(_ session: ProviderSession, reason: String, settle: [ChannelID] = []) {
         let key = session.wireGuardKey
         let sent = plane?.tunnel.withLock { tunnel -> UInt64 in
             let bytes = tunnel.peer(publicKey: key)?.innerSentBytes ?? 0
@@ -340,103 +340,6 @@ final class ProviderService: @unchecked Sendable {
         }
     }
 
-    /// Counts a billed packet, or rechecks credit when it would cross the allowance; pauses
-    /// the session when the consumer is more than a window behind. Provider lock held.
-    private func admitBilled(_ session: inout ProviderSession, bytes: Int, fromConsumer: Bool, now: Now) -> Bool {
-        guard var account = session.account, let billing else { return true }
-        defer { session.account = account }
-        let verdict = account.admit(bytes: bytes, fromConsumer: fromConsumer, now: now.monotonic, persisted: billing.persistedAmount)
-        if let change = verdict.change { logCredit(change, session: session.id) }
-        return verdict.passes
-    }
-
-    /// The log lines of a pause or resume (the other actions are applied where they arise).
-    private func logCredit(_ change: ProviderAccountAction, session id: UInt32) {
-        switch change {
-        case .paused(let short):
-            log.limited("session-paused", "session \(id) paused: \(short.awaitingChannel ? "no payment channel yet" : "vouchers are behind"), due \(TokenAmount(baseUnits: short.due).exact), paid \(TokenAmount(baseUnits: short.paid).exact) (window \(short.windowBytes) B)")
-        case .resumed(let paid):
-            log.limited("session-resumed", "session \(id) resumed: paid \(TokenAmount(baseUnits: paid).shown)")
-        default:
-            break
-        }
-    }
-
-    // MARK: Payment messages (UDP 4747 inside the tunnel)
-
-    func handlePayment(_ bytes: [UInt8], from source: Endpoint) {
-        guard let billing else { return }
-        guard bytes.first == PaymentMessageType.voucher.rawValue, let voucher = try? SignedVoucher(parsing: bytes) else {
-            billing.vouchersRefused.add(1, ordering: .relaxed)
-            log.limited("voucher-bad", "dropped a payment message from \(source.address) that is not a voucher")
-            return
-        }
-        guard let signer = voucher.signer(domain: billing.ledger.domain) else {
-            billing.vouchersRefused.add(1, ordering: .relaxed)
-            log.limited("voucher-signer", "dropped a voucher from \(source.address): no signer recovers")
-            return
-        }
-        let now = clock.now()
-        let wall = now.wall / 1_000_000_000
-        guard let (key, session) = state.withLock({ state -> ([UInt8], ProviderSession)? in
-            state.sessions.first { $0.value.addresses.contains { $0.address == source.address } }.map { ($0.key, $0.value) }
-        }), let account = session.account else {
-            billing.vouchersRefused.add(1, ordering: .relaxed)
-            log.limited("voucher-nosession", "dropped a voucher from \(source.address): no paid session has that address")
-            return
-        }
-        // Which channel it pays is checked outside the provider's lock (the ledger is on disk).
-        let lookup = ProviderVoucherLookup(billing: billing) { [self] id in
-            state.withLock { state in state.sessions.contains { $0.key != key && $0.value.account?.channel == id } }
-        }
-        let accepted: AcceptedVoucher
-        do { accepted = try account.check(voucher, signer: signer, channels: lookup, nowWall: wall) } catch {
-            switch error {
-            case .notTheSessionChannel, .sessionEnded:
-                billing.vouchersRefused.add(1, ordering: .relaxed)
-                log.limited("voucher-wrong", "dropped a voucher from \(source.address): \(error)")
-            case .inUseByAnotherSession:
-                log.limited("voucher-channel", "session \(session.id): \(error)")
-            default:
-                billing.vouchersRefused.add(1, ordering: .relaxed)
-                log.limited("voucher-channel", "session \(session.id): refused channel: \(error)")
-            }
-            return
-        }
-        let best: UInt128
-        do { best = try billing.store(voucher, channel: accepted.channel, sessionStarted: accepted.binds, nowWall: wall) } catch {
-            billing.vouchersRefused.add(1, ordering: .relaxed)
-            log.limited("voucher-store", "session \(session.id): voucher refused: \(error)")
-            return
-        }
-        let closing = SignedVoucher.isClosing(bytes)
-        let actions = state.withLock { state -> [ProviderAccountAction] in
-            guard var current = state.sessions[key], var account = current.account else { return [] }
-            let actions = billing.book.withLock { book in
-                account.receive(accepted, best: best, closing: closing, book: &book, persisted: billing.persistedAmount, now: now.monotonic)
-            }
-            current.account = account
-            state.sessions[key] = current
-            return actions
-        }
-        for action in actions {
-            switch action {
-            case .bound(let channel, let paid):
-                log.info("session \(session.id) pays on channel \(channel.id) (deposit \(TokenAmount(baseUnits: channel.deposit).shown), paid so far \(TokenAmount(baseUnits: paid).shown))")
-            case .paused, .resumed:
-                logCredit(action, session: session.id)
-            case .settle(let replaced):
-                log.info("session \(session.id) replaced channel \(replaced) with \(accepted.channel.id): settling \(replaced) now")
-                billing.sessionEnded(channel: replaced, nowWall: wall)
-            case .invoice(let invoice):
-                // A consumer about to disconnect asks for its final bill: answered at once.
-                billing.send(invoice, to: source.address)
-            case .end:
-                break   // only a tick ends a session
-            }
-        }
-    }
-
     // MARK: Housekeeping
 
     func housekeeping(now: Now) {
@@ -460,122 +363,4 @@ final class ProviderService: @unchecked Sendable {
         }
     }
 
-    /// Once a second: each account's tick (credit against the clock, invoices, grace for
-    /// paused sessions) applied, then batched writes; the watchdog every ten seconds.
-    private func billingTick(_ billing: ProviderBilling, now: Now) {
-        var invoices: [(IPAddress, Invoice)] = []
-        var overdue: [(key: [UInt8], consumer: [UInt8], reason: String)] = []
-        state.withLock { state in
-            for (key, var session) in state.sessions {
-                guard var account = session.account else { continue }
-                for action in account.tick(now: now.monotonic, persisted: billing.persistedAmount) {
-                    switch action {
-                    case .paused, .resumed:
-                        logCredit(action, session: session.id)
-                    case .invoice(let invoice):
-                        if let address = session.addresses.first(where: { $0.address.isV4 })?.address ?? session.addresses.first?.address {
-                            invoices.append((address, invoice))
-                        }
-                    case .end(.stoppedPaying(let due, let paid, let grace)):
-                        overdue.append((key, session.consumer.signingPublicKey, "stopped paying: due \(TokenAmount(baseUnits: due).exact), paid \(TokenAmount(baseUnits: paid).exact) after \(grace) s of grace"))
-                    case .bound, .settle:
-                        break   // only a voucher binds or settles
-                    }
-                }
-                session.account = account
-                state.sessions[key] = session
-            }
-        }
-        for (address, invoice) in invoices { billing.send(invoice, to: address) }
-        for (key, consumer, reason) in overdue {
-            billing.recordNonPayer(consumer, now: now.monotonic)
-            end(key, reason: reason)
-        }
-        let wall = now.wall / 1_000_000_000
-        billing.persistDue(nowWall: wall)
-        let tick = housekeepingTicks.add(1, ordering: .relaxed).newValue
-        if tick % ProviderBilling.watchdogEverySeconds == 0 { billing.runWatchdog(now: wall) }
-    }
-
-    func status() -> ProviderStatus {
-        // Bytes toward each consumer are counted by the core as it seals them.
-        let sentByKey: [[UInt8]: UInt64] = plane?.tunnel.withLock { tunnel in
-            Dictionary(tunnel.peers.map { ($0.publicKey, $0.innerSentBytes) }, uniquingKeysWith: { a, _ in a })
-        } ?? [:]
-        let now = clock.now().monotonic
-        return state.withLock { state in
-            ProviderStatus(
-                identity: PublicIdentity(signingPublicKey: identity.signingPublicKey)?.description ?? "",
-                wan: config.wan, exit: config.exit.rawValue, pool: config.pool.map(\.description),
-                maxSessions: config.maxSessions, refused: state.refused, requestsDropped: state.requestsDropped,
-                wallet: billing?.wallet.address.description,
-                vouchersRefused: billing?.vouchersRefused.load(ordering: .relaxed),
-                invoicesSent: billing?.invoicesSent.load(ordering: .relaxed),
-                channelWrites: billing?.store.withLock { $0.durableWrites },
-                learnedAddresses: { if case .whitelist(let list) = state.policy.mode { return list.learnedCount } else { return 0 } }(),
-                hostNetworks: state.policy.protection.hostNetworks.prefixes.map(\.description),
-                dnsForwarder: dnsListeners.map { $0.address.isV4 ? "\($0.address):\($0.port)" : "[\($0.address)]:\($0.port)" },
-                sessions: state.sessions.values.sorted { $0.id < $1.id }.map { session in
-                    ProviderSessionStatus(
-                        id: session.id, consumer: session.consumer.description, publicKey: Base64Key.encode(session.wireGuardKey),
-                        addresses: session.addresses.map(\.description), since: session.createdWall / 1_000_000_000,
-                        bytesFromConsumer: session.meter.bytesFromConsumer, bytesToConsumer: sentByKey[session.wireGuardKey] ?? 0,
-                        bytesForwarded: session.meter.bytesForwarded, whitelistHits: session.meter.whitelistHits,
-                        dropped: session.meter.droppedPackets, droppedNotWhitelisted: session.meter.notWhitelisted,
-                        droppedLocal: session.meter.blockedLocal, droppedSMTP: session.meter.blockedSMTP,
-                        namesRefused: session.meter.namesRefused,
-                        channel: session.account?.channel?.description,
-                        earned: session.account.map { String($0.earned) },
-                        due: session.account.map { String($0.due(now: now)) },
-                        paused: session.account?.isPaused,
-                        creditWindow: session.account?.windowBytes)
-                })
-        }
-    }
-}
-
-public struct ProviderStatus: Codable, Sendable, Equatable {
-    public var identity: String
-    public var wan: String
-    public var exit: String
-    public var pool: [String]
-    public var maxSessions: Int
-    public var refused: UInt64
-    public var requestsDropped: UInt64
-    /// The provider's payment address; nil on a free provider.
-    public var wallet: String?
-    public var vouchersRefused: UInt64?
-    public var invoicesSent: UInt64?
-    /// Durable writes of channel files since the agent started (flash wear).
-    public var channelWrites: Int?
-    public var learnedAddresses: Int
-    /// The host's networks no consumer reaches (addresses' prefixes and routes), as now read.
-    public var hostNetworks: [String]?
-    /// Where the DNS forwarder listens (a tunnel address and a kernel-chosen port; consumers
-    /// ask port 53, which the provider's nftables table redirects there).
-    public var dnsForwarder: [String]?
-    public var sessions: [ProviderSessionStatus]
-}
-
-public struct ProviderSessionStatus: Codable, Sendable, Equatable {
-    public var id: UInt32
-    public var consumer: String
-    public var publicKey: String
-    public var addresses: [String]
-    public var since: UInt64
-    public var bytesFromConsumer: UInt64
-    public var bytesToConsumer: UInt64
-    public var bytesForwarded: UInt64
-    public var whitelistHits: UInt64
-    public var dropped: UInt64
-    public var droppedNotWhitelisted: UInt64
-    public var droppedLocal: UInt64
-    public var droppedSMTP: UInt64
-    public var namesRefused: UInt64
-    /// Payment (nil on a free provider). Amounts are base units as decimal strings.
-    public var channel: String?
-    public var earned: String?
-    public var due: String?
-    public var paused: Bool?
-    public var creditWindow: UInt64?
 }
