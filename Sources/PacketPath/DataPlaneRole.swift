@@ -29,12 +29,16 @@ public enum DataPlaneRoles {
     public static let sessionMessageTypes: ClosedRange<UInt8> = SessionMessageType.request.rawValue...SessionMessageType.close.rawValue
 }
 
-/// A plain WireGuard tunnel: passes every packet, speaks no session protocol, keeps no time.
-public struct PlainTunnelRole: DataPlaneRole {
-    public init() {}
-
+extension DataPlaneRole {
+    /// What a role without an opinion does, as a plain WireGuard tunnel: speaks no session
+    /// protocol, passes every packet both ways, keeps no time. A role writes only what it decides.
     public func sessionMessage(_ message: UnsafeRawBufferPointer, from source: Endpoint, now: Now) -> [Datagram]? { nil }
     public func admitInbound(peer: Peer, packet: UnsafeRawBufferPointer, now: Now) -> Bool { true }
     public func admitOutbound(peer: Peer, packet: UnsafeRawBufferPointer, now: Now) -> Bool { true }
     public func housekeeping(now: Now, plane: DataPlane) {}
+}
+
+/// A plain WireGuard tunnel: the defaults, nothing more.
+public struct PlainTunnelRole: DataPlaneRole {
+    public init() {}
 }

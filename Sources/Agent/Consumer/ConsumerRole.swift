@@ -11,8 +11,6 @@ struct ConsumerRole: DataPlaneRole {
     func sessionMessage(_ message: UnsafeRawBufferPointer, from source: Endpoint, now: Now) -> [Datagram]? {
         keeper.offer(message, from: source)
     }
-    func admitInbound(peer: Peer, packet: UnsafeRawBufferPointer, now: Now) -> Bool { true }
-    func admitOutbound(peer: Peer, packet: UnsafeRawBufferPointer, now: Now) -> Bool { true }
     func housekeeping(now: Now, plane: DataPlane) {
         keeper.housekeeping(now: now, plane: plane)
     }

@@ -5,9 +5,4 @@ import WireGuard
 /// decides nothing per packet or per tick beyond a plain tunnel. Its work (the kill switch,
 /// LAN forwarding, policy routing) is in nftables and routes, set up once by `Gateway`. A
 /// gateway that uses a warren exit runs `ConsumerRole`.
-struct GatewayRole: DataPlaneRole {
-    func sessionMessage(_ message: UnsafeRawBufferPointer, from source: Endpoint, now: Now) -> [Datagram]? { nil }
-    func admitInbound(peer: Peer, packet: UnsafeRawBufferPointer, now: Now) -> Bool { true }
-    func admitOutbound(peer: Peer, packet: UnsafeRawBufferPointer, now: Now) -> Bool { true }
-    func housekeeping(now: Now, plane: DataPlane) {}
-}
+struct GatewayRole: DataPlaneRole {}
